@@ -1,0 +1,1 @@
+"""Artifact folders: the manifest, writing them atomically, and loading them back."""

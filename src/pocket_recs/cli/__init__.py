@@ -1,0 +1,1 @@
+"""The `pocket-recs` command line."""

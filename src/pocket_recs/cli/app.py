@@ -1,0 +1,315 @@
+"""The ``pocket-recs`` command: ``sample-data``, ``fit``, ``info``, ``recommend``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.logging import RichHandler
+
+from pocket_recs.cli.options import build_config, with_config_flags
+from pocket_recs.cli.render import TerminalProgress, console, err_console, print_json, print_table
+from pocket_recs.errors import PocketRecsError
+
+app = typer.Typer(
+    name="pocket-recs",
+    help="Train, evaluate and serve recommendations from an interaction log and a catalog.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Log to standard error: INFO by default, WARNING with --quiet, DEBUG with -vv."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
+    handler = RichHandler(console=err_console, show_path=False, show_time=verbose > 0)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@app.command("sample-data")
+def sample_data(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write interactions.parquet and catalog.csv into.")],
+    users: Annotated[int, typer.Option(min=1, help="Number of users.")] = 2_000,
+    items: Annotated[int, typer.Option(min=1, help="Number of catalog items.")] = 1_000,
+    events: Annotated[int, typer.Option(min=1, help="Number of interaction rows.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Write a synthetic shop (catalog and interaction log) for demos and tests."""
+    from pocket_recs.data.io import write_table
+    from pocket_recs.data.synthetic import generate
+
+    setup_logging(verbose, quiet)
+    data = generate(users, items, events, seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(data.interactions, out_dir / "interactions.parquet")
+    write_table(data.catalog, out_dir / "catalog.csv")
+    console.print(
+        f"wrote {events} interactions to {out_dir / 'interactions.parquet'} "
+        f"and {items} items to {out_dir / 'catalog.csv'}"
+    )
+
+
+@app.command("fit")
+@with_config_flags
+def fit_command(
+    interactions: Annotated[Path, typer.Argument(help="Interactions file (.parquet or .csv).")],
+    catalog: Annotated[Path, typer.Argument(help="Catalog file (.csv or .parquet).")],
+    out_dir: Annotated[Path, typer.Argument(help="Artifact folder to create.")],
+    config: Annotated[Path | None, typer.Option(help="YAML or TOML config file.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT_DIR if it exists.")] = False,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+    *,
+    config_overrides: dict[str, Any],
+) -> None:
+    """Train every artifact from an interaction log and a catalog."""
+    from pocket_recs.offline.pipeline import fit
+
+    setup_logging(verbose, quiet)
+    settings = build_config(config, config_overrides)
+    with TerminalProgress() as progress:
+        result = fit(interactions, catalog, out_dir, settings, overwrite=overwrite, progress=progress)
+    _print_manifest_summary(result)
+
+
+def _print_manifest_summary(path: Path) -> None:
+    from pocket_recs.artifacts.loader import read_manifest
+
+    manifest = read_manifest(path)
+    stats = manifest.stats
+    time_range = stats.get("time_range", {})
+    rows: list[list[Any]] = [
+        ["folder", str(path)],
+        ["created", manifest.created_at],
+        ["pocket-recs", manifest.package_version],
+        ["format version", manifest.format_version],
+        ["config hash", manifest.config_hash[:16]],
+        ["users", stats.get("n_users")],
+        ["items", f"{stats.get('n_items')} ({stats.get('n_items_with_events')} with events)"],
+        ["interactions", stats.get("n_interactions")],
+        ["sessions", stats.get("n_sessions")],
+        ["time range", f"{time_range.get('start', '?')} .. {time_range.get('end', '?')}"],
+        ["co-visitation pairs", stats.get("covis_pairs")],
+    ]
+    if "embedding_dim" in stats:
+        recall = stats.get("ann_recall_at_10")
+        rows.append(["embeddings", f"{stats.get('n_items')} x {stats['embedding_dim']}"])
+        rows.append(["ANN recall@10", "n/a" if recall is None else f"{recall:.3f}"])
+    rows.append(["total seconds", stats.get("seconds")])
+    rows.append(["peak memory (MB)", stats.get("peak_rss_mb")])
+    print_table("Artifacts", ["", ""], rows)
+    print_table(
+        "Steps",
+        ["step", "seconds", "peak memory (MB)"],
+        [[name, f"{step.seconds:.2f}", f"{step.peak_rss_mb:.0f}"] for name, step in manifest.steps.items()],
+    )
+    print_table(
+        "Files",
+        ["file", "bytes", "sha256"],
+        [[name, record.bytes, record.sha256[:16]] for name, record in manifest.files.items()],
+    )
+
+
+@app.command("info")
+def info(
+    artifacts: Annotated[Path, typer.Argument(help="Artifact folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole manifest as JSON.")] = False,
+) -> None:
+    """Show what an artifact folder holds and how it was made."""
+    from pocket_recs.artifacts.loader import read_manifest
+
+    if as_json:
+        print_json(read_manifest(artifacts).model_dump(mode="json"))
+    else:
+        _print_manifest_summary(artifacts)
+
+
+@app.command("recommend")
+def recommend(
+    artifacts: Annotated[Path, typer.Argument(help="Artifact folder.")],
+    similar: Annotated[str | None, typer.Option(help="Item id: show items similar to it.")] = None,
+    popular: Annotated[bool, typer.Option(help="Show the most popular items.")] = False,
+    brand: Annotated[str | None, typer.Option(help="With --popular: only this brand.")] = None,
+    category: Annotated[str | None, typer.Option(help="With --popular: only this category.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of items.")] = 10,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog file to take titles from.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show recommendations from an artifact folder."""
+    from pocket_recs.online.recommender import Recommender
+
+    setup_logging(quiet=True)
+    recommender = Recommender(artifacts, catalog_path=catalog)
+    if similar is not None:
+        results = recommender.similar_items(similar, k)
+        title = f"Similar to {similar}: {recommender.item_frame([similar]).loc[0, 'title']}"
+    elif popular or brand or category:
+        results = recommender.popular(k, brand=brand, category=category)
+        title = "Popular" + (f" in brand {brand}" if brand else "") + (f" in category {category}" if category else "")
+    else:
+        raise typer.BadParameter("give --similar ITEM or --popular")
+    if as_json:
+        print_json([result.to_dict() for result in results])
+        return
+    print_table(
+        title,
+        ["#", "item_id", "title", "score", "source"],
+        [[i + 1, r.item_id, r.title, f"{r.score:.4g}", "+".join(r.sources)] for i, r in enumerate(results)],
+    )
+
+
+SplitKind = Literal["temporal-user", "global-time", "leave-last", "random"]
+
+
+def _parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise typer.BadParameter(f"--k must be comma-separated integers, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise typer.BadParameter(f"--k must be positive integers, got {text!r}")
+    return ks
+
+
+@app.command("evaluate")
+@with_config_flags(skip=("models",))
+def evaluate_command(
+    interactions: Annotated[Path | None, typer.Argument(help="Interaction log to split (or use --train/--test).")] = None,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog (for per-category popularity).")] = None,
+    train: Annotated[Path | None, typer.Option(help="Fixed split: training file (user_id, item_id).")] = None,
+    test: Annotated[Path | None, typer.Option(help="Fixed split: test file (user_id, item_id).")] = None,
+    split: Annotated[SplitKind, typer.Option(help="How to split INTERACTIONS.")] = "temporal-user",
+    validation_fraction: Annotated[float, typer.Option(help="Share held out for validation.")] = 0.1,
+    test_fraction: Annotated[float, typer.Option(help="Share held out for the test.")] = 0.1,
+    leave_k: Annotated[int, typer.Option(help="leave-last: events per user held out.")] = 1,
+    sample: Annotated[float, typer.Option(help="Use this fraction of the users (fast experiments).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of random splits and sampling.")] = 0,
+    models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = "popularity,itemknn,als",
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 20 or 5,10,20,50.")] = "10,20",
+    part: Annotated[Literal["test", "validation"], typer.Option(help="Judge on the test or the validation part.")] = "test",
+    keep_seen: Annotated[bool, typer.Option(help="Also recommend and count items seen in training.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write results: .json (model -> metric -> value) or .csv.")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Write a PNG of metric@K per model.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML or TOML config file.")] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+    *,
+    config_overrides: dict[str, Any],
+) -> None:
+    """Compare models on one split with full-ranking metrics (a leaderboard)."""
+    from pocket_recs.evaluation.harness import evaluate
+    from pocket_recs.evaluation.report import plot_metrics
+    from pocket_recs.evaluation.splits import load_split
+
+    setup_logging(verbose, quiet)
+    ks = _parse_ks(k)
+    names = tuple(name.strip() for name in models.split(",") if name.strip())
+    settings = build_config(config, {**config_overrides, "models": names})
+    data, loaded_catalog = load_split(
+        interactions=interactions, catalog=catalog, train=train, test=test, kind=split,
+        validation_fraction=validation_fraction, test_fraction=test_fraction, k=leave_k,
+        sample=sample, seed=seed, config=settings,
+    )
+    with TerminalProgress() as progress:
+        result = evaluate(
+            data, names, settings, ks=ks, part=part, catalog=loaded_catalog,
+            exclude_seen=not keep_seen, progress=progress,
+        )
+    top = max(ks)
+    ranked = sorted(result.metrics.items(), key=lambda pair: -pair[1][f"ndcg@{top}"])
+    columns = [f"{m}@{top}" for m in ("recall", "ndcg", "precision", "f1", "map", "hitrate", "mrr", "coverage")]
+    print_table(
+        f"{result.split}: {result.users:,} users, full ranking",
+        ["model", *columns, "fit s", "score s"],
+        [
+            [name, *(f"{metrics[c]:.4f}" for c in columns), f"{metrics['fit_seconds']:.1f}", f"{metrics['score_seconds']:.1f}"]
+            for name, metrics in ranked
+        ],
+    )
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if out is not None:
+        console.print(f"results written to {result.write(out)}")
+    if chart is not None:
+        console.print(f"chart written to {plot_metrics(result, chart)}")
+
+
+@app.command("tune")
+@with_config_flags
+def tune_command(
+    interactions: Annotated[Path | None, typer.Argument(help="Interaction log to split (or use --train/--test).")] = None,
+    model: Annotated[str, typer.Option(help="The model to tune.")] = "als",
+    catalog: Annotated[Path | None, typer.Option(help="Catalog file.")] = None,
+    train: Annotated[Path | None, typer.Option(help="Fixed split: training file; validation is cut from it.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Fixed split: test file (never used for tuning).")] = None,
+    split: Annotated[SplitKind, typer.Option(help="How to split INTERACTIONS.")] = "temporal-user",
+    validation_fraction: Annotated[float, typer.Option(help="Share held out for validation.")] = 0.1,
+    test_fraction: Annotated[float, typer.Option(help="Share held out for the test (unused here).")] = 0.1,
+    sample: Annotated[float, typer.Option(help="Tune on this fraction of the users.")] = 1.0,
+    trials: Annotated[int, typer.Option(min=1, help="Settings to try.")] = 20,
+    metric: Annotated[str, typer.Option(help="What to maximise on validation, e.g. ndcg@20.")] = "ndcg@20",
+    seed: Annotated[int, typer.Option(help="Seed of the search, splits and sampling.")] = 0,
+    timeout: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the best config (YAML, for fit --config).")] = Path("best.yaml"),
+    config: Annotated[Path | None, typer.Option(help="YAML or TOML config file to start from.")] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+    *,
+    config_overrides: dict[str, Any],
+) -> None:
+    """Search a model's settings on the validation part; write the best config for fit."""
+    from pocket_recs.config import save_config
+    from pocket_recs.evaluation.harness import prepare
+    from pocket_recs.evaluation.splits import holdout_validation, load_split
+    from pocket_recs.evaluation.tuning import tune
+
+    setup_logging(verbose, quiet)
+    settings = build_config(config, config_overrides)
+    data, loaded_catalog = load_split(
+        interactions=interactions, catalog=catalog, train=train, test=test, kind=split,
+        validation_fraction=validation_fraction, test_fraction=test_fraction, sample=sample,
+        seed=seed, config=settings,
+    )
+    if data.validation is None:  # a fixed split: hold out part of its training file
+        data = holdout_validation(data.train, fraction=0.2, seed=seed)
+        prepared = prepare(data, settings, part="test", catalog=loaded_catalog)
+    else:
+        prepared = prepare(data, settings, part="validation", catalog=loaded_catalog)
+    with TerminalProgress() as progress:
+        result = tune(prepared, model, settings, trials=trials, metric=metric, seed=seed, timeout_s=timeout, progress=progress)
+    keys = [key for key in result.trials[0] if key not in ("trial",)] if result.trials else []
+    print_table(
+        f"tune {model} on {prepared.split}",
+        keys,
+        [[f"{row[key]:.4g}" if isinstance(row[key], float) else row[key] for key in keys] for row in result.trials],
+    )
+    final = result.best_config.model_copy(update={"models": tuple(dict.fromkeys((*settings.models, model)))})
+    save_config(final, out)
+    console.print(f"best {metric} {result.best_value:.4f} with {result.best_params}; config written to {out}")
+
+
+def main() -> None:
+    """Entry point of the ``pocket-recs`` script: errors are shown as one message, not a traceback."""
+    try:
+        app(standalone_mode=True)
+    except PocketRecsError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,376 @@
+"""Every configuration of pocket-recs, with its defaults written once.
+
+Configs are frozen pydantic models that reject unknown keys and bad values when they are
+built, raising :class:`~pocket_recs.errors.ConfigError` with the field, the allowed values and
+the value given. ``RecommenderConfig`` nests all of them and is what ``fit`` takes; it can be
+read from a YAML or TOML file with :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pocket_recs.errors import ConfigError
+
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 1.0,
+    "addtocart": 3.0,
+    "like": 3.0,
+    "rate": 1.0,
+    "rating": 1.0,
+    "purchase": 5.0,
+    "transaction": 5.0,
+}
+"""Weight of each event type; an event type not listed here is rejected when data is loaded."""
+
+BUNDLED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _format_validation_error(model_name: str, err: ValidationError) -> str:
+    lines = []
+    for detail in err.errors():
+        location = ".".join(str(part) for part in detail["loc"])
+        where = f"{model_name}.{location}" if location else model_name
+        message = detail["msg"]
+        message = message[0].lower() + message[1:] if message else message
+        if detail["type"] == "value_error":
+            lines.append(f"{where}: {message.removeprefix('value error, ')}")
+        elif detail["type"] in ("missing", "extra_forbidden"):
+            lines.append(f"{where}: {message}")
+        else:
+            lines.append(f"{where}: {message}, got {detail['input']!r}")
+    return "; ".join(lines)
+
+
+# How deeply config validation is nested: only the outermost config turns pydantic's
+# ValidationError into a ConfigError, so nested errors keep their full location.
+_validation_depth: ContextVar[int] = ContextVar("config_validation_depth", default=0)
+
+
+@contextmanager
+def _config_errors(model_name: str) -> Iterator[None]:
+    token = _validation_depth.set(_validation_depth.get() + 1)
+    try:
+        yield
+    except ValidationError as err:
+        if _validation_depth.get() > 1:
+            raise
+        raise ConfigError(_format_validation_error(model_name, err)) from err
+    finally:
+        _validation_depth.reset(token)
+
+
+class _Config(BaseModel):
+    """Base of every config: frozen, no unknown keys, errors raised as ConfigError."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    def __init__(self, **data: Any) -> None:
+        with _config_errors(type(self).__name__):
+            super().__init__(**data)
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        with _config_errors(cls.__name__):
+            return super().model_validate(obj, *args, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self:
+        """Return a copy with ``update`` applied; the result is validated like a new config."""
+        merged = self.model_dump()
+        merged.update(update or {})
+        return type(self).model_validate(merged)
+
+    def fingerprint(self) -> str:
+        """The sha256 of the canonical JSON of this config (sorted keys, no spaces)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class EmbeddingConfig(_Config):
+    """Text embeddings of catalog items (title, brand, category, description)."""
+
+    enabled: bool = Field(True, description="Compute text embeddings and the ANN index.")
+    model_name: str = Field(
+        BUNDLED_EMBEDDING_MODEL,
+        description="The bundled all-MiniLM-L6-v2, or a local sentence-transformers folder.",
+    )
+    batch_size: int = Field(256, ge=1, le=65536, description="Texts encoded per batch.")
+    normalize: bool = Field(True, description="L2-normalise the vectors.")
+    device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="Torch device.")
+    precision: Literal["int8", "float32"] = Field(
+        "int8",
+        description="int8: Linear layers quantized dynamically (faster on CPU); "
+        "float32: plain sentence-transformers.",
+    )
+    max_seq_length: int = Field(128, ge=8, le=512, description="Tokens kept per text.")
+    cache: bool = Field(True, description="Reuse vectors of unchanged texts from the disk cache.")
+    cache_dir: str | None = Field(
+        None, description="Embedding cache folder (default: ~/.cache/pocket-recs/embeddings)."
+    )
+
+
+class ANNConfig(_Config):
+    """The approximate nearest-neighbour index over item embeddings."""
+
+    backend: Literal["hnswlib", "faiss"] = Field("hnswlib", description="Index library.")
+    M: int = Field(16, ge=2, le=256, description="HNSW graph connectivity.")
+    ef_construction: int = Field(200, ge=8, le=4096, description="HNSW build-time beam width.")
+    ef_search: int = Field(64, ge=1, le=4096, description="HNSW query-time beam width.")
+    metric: Literal["ip", "l2"] = Field("ip", description="Inner product or Euclidean distance.")
+    index_type: Literal["HNSW", "Flat", "IVF"] = Field(
+        "HNSW", description="faiss index type (hnswlib is always HNSW)."
+    )
+    nlist: int = Field(1000, ge=1, description="IVF clusters (capped at items / 39).")
+    nprobe: int = Field(16, ge=1, description="IVF clusters searched per query.")
+    use_quantization: bool = Field(
+        False, description="faiss only: 8-bit scalar quantization (Flat, HNSW) or PQ (IVF)."
+    )
+    recall_sample: int = Field(
+        1000, ge=0, description="Queries used to measure recall@10 against exact search."
+    )
+
+    @model_validator(mode="after")
+    def _quantization_needs_faiss(self) -> Self:
+        if self.use_quantization and self.backend != "faiss":
+            raise ValueError("use_quantization=True needs backend='faiss'")
+        if self.backend == "hnswlib" and self.index_type != "HNSW":
+            raise ValueError(
+                f"index_type={self.index_type!r} needs backend='faiss' (hnswlib builds HNSW only)"
+            )
+        return self
+
+
+class CovisConfig(_Config):
+    """Session co-visitation: items seen close together in time, in the same session."""
+
+    top_k: int = Field(50, ge=1, le=10_000, description="Neighbours kept per item.")
+    tau_ms: float = Field(900_000, gt=0, description="Time decay exp(-|dt|/tau_ms) of a pair.")
+    session_gap_minutes: float = Field(
+        30, gt=0, description="A gap longer than this starts a new session."
+    )
+    max_pair_distance: int = Field(
+        100, ge=1, description="Pair each event only with the next N events of its session."
+    )
+
+
+class BrandPopConfig(_Config):
+    """Time-decayed popularity of items within each brand."""
+
+    half_life_days: float = Field(7, gt=0, description="Age at which an event counts half.")
+    top_n: int = Field(100, ge=1, description="Items kept per brand.")
+
+
+class PopularityConfig(_Config):
+    """Time-decayed popularity overall and within each category."""
+
+    half_life_days: float = Field(7, gt=0, description="Age at which an event counts half.")
+    top_n: int = Field(100, ge=1, description="Items kept per category.")
+
+
+class MatrixConfig(_Config):
+    """How interactions become the user x item matrix (``user_items``) the models train on."""
+
+    value_mode: Literal["ignore", "multiply", "preference"] = Field(
+        "ignore",
+        description="ignore: an event counts its event weight; multiply: event weight x value "
+        "(e.g. quantity); preference: ratings mapped to -2, -1, +1, +2 (seed 003).",
+    )
+    rating_bucket_edges: tuple[float, float, float] = Field(
+        (2.0, 3.0, 4.0),
+        description="Ratings <= 1st edge -> -2, <= 2nd -> -1, <= 3rd -> +1, above -> +2.",
+    )
+    aggregate: Literal["sum", "max", "last"] = Field(
+        "sum", description="How repeated (user, item) events combine."
+    )
+    binary: bool = Field(False, description="Replace every positive cell by 1.")
+    min_user_interactions: int = Field(
+        1, ge=1, description="k-core: users with fewer distinct items are dropped (iteratively)."
+    )
+    min_item_interactions: int = Field(
+        1, ge=1, description="k-core: items with fewer distinct users are dropped (iteratively)."
+    )
+
+    @model_validator(mode="after")
+    def _edges_increase(self) -> Self:
+        first, second, third = self.rating_bucket_edges
+        if not first < second < third:
+            raise ValueError(f"rating_bucket_edges must increase, got {self.rating_bucket_edges}")
+        return self
+
+
+class ALSConfig(_Config):
+    """Implicit ALS (the ``implicit`` library) with confidence C = 1 + alpha * |r|."""
+
+    factors: int = Field(64, ge=1, le=4096, description="Latent factors.")
+    iterations: int = Field(15, ge=1, le=1000, description="ALS sweeps.")
+    regularization: float = Field(0.01, ge=0, description="L2 penalty on the factors.")
+    alpha: float = Field(15.0, gt=0, description="Confidence scale: C = 1 + alpha * |r|.")
+    use_cg: bool = Field(True, description="Conjugate-gradient solver (faster) instead of Cholesky.")
+    seed: int | None = Field(0, description="Random seed of the initial factors.")
+
+
+class BPRConfig(_Config):
+    """Bayesian personalised ranking (the ``implicit`` library)."""
+
+    factors: int = Field(64, ge=1, le=4096, description="Latent factors.")
+    iterations: int = Field(100, ge=1, le=10_000, description="Epochs.")
+    learning_rate: float = Field(0.01, gt=0, description="SGD step size.")
+    regularization: float = Field(0.01, ge=0, description="L2 penalty.")
+    seed: int | None = Field(0, description="Random seed.")
+
+
+class SVDConfig(_Config):
+    """PureSVD: a truncated SVD of the user x item matrix (seed 004)."""
+
+    factors: int = Field(64, ge=1, le=4096, description="Singular vectors kept (components).")
+    iterations: int | None = Field(
+        None, ge=1, description="Cap on the ARPACK solver's iterations (default: its own)."
+    )
+    seed: int | None = Field(0, description="Random seed of the solver's start vector.")
+
+
+class EASEConfig(_Config):
+    """EASE: a dense item x item model solved in closed form."""
+
+    l2: float = Field(500.0, gt=0, description="L2 regularisation lambda.")
+    max_memory_gb: float = Field(
+        16.0, gt=0, description="Refuse when the dense items x items matrices would need more."
+    )
+
+
+class ItemKNNConfig(_Config):
+    """Item-based neighbourhood model.
+
+    ``normalized`` similarity is the dot product of item columns of D_u^-a X D_i^-b (a, b the
+    degree powers): co-occurrences by heavy users and of popular items count less.
+    """
+
+    neighbours: int = Field(1000, ge=1, description="Neighbours kept per item.")
+    similarity: Literal["normalized", "cosine", "bm25"] = Field(
+        "normalized", description="Item-item similarity."
+    )
+    user_degree_power: float = Field(
+        0.5, ge=0, le=2, description="normalized: users weigh 1 / degree ** this."
+    )
+    item_degree_power: float = Field(
+        0.35, ge=0, le=2, description="normalized: items are divided by degree ** this."
+    )
+    bm25_k1: float = Field(1.2, ge=0, description="BM25 term saturation.")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
+
+
+class UserKNNConfig(_Config):
+    """User-based neighbourhood model ("customers also bought")."""
+
+    neighbours: int = Field(50, ge=1, description="Most similar users consulted per user.")
+
+
+MODEL_NAMES = (
+    "popularity",
+    "popularity-decayed",
+    "popularity-category",
+    "als",
+    "bpr",
+    "svd",
+    "ease",
+    "itemknn",
+    "userknn",
+)
+"""Every model ``fit`` and ``evaluate`` can train, by name."""
+
+
+class RecommenderConfig(_Config):
+    """Everything ``fit`` needs to know; each section is a config of its own."""
+
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
+        description="Weight of each event type; other event types are rejected.",
+    )
+    timestamp_unit: Literal["ms", "s", "us", "ns"] = Field(
+        "ms", description="Unit of numeric timestamps in the interactions file."
+    )
+    missing_items: Literal["drop", "keep", "error"] = Field(
+        "drop", description="What to do with interactions whose item is not in the catalog."
+    )
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    ann: ANNConfig = Field(default_factory=ANNConfig)
+    covis: CovisConfig = Field(default_factory=CovisConfig)
+    brand_pop: BrandPopConfig = Field(default_factory=BrandPopConfig)
+    popularity: PopularityConfig = Field(default_factory=PopularityConfig)
+    models: tuple[str, ...] = Field(
+        ("als", "itemknn", "popularity-decayed"),
+        description="Collaborative-filtering models fit() trains (comma-separated on the CLI).",
+    )
+    matrix: MatrixConfig = Field(default_factory=MatrixConfig)
+    als: ALSConfig = Field(default_factory=ALSConfig)
+    bpr: BPRConfig = Field(default_factory=BPRConfig)
+    svd: SVDConfig = Field(default_factory=SVDConfig)
+    ease: EASEConfig = Field(default_factory=EASEConfig)
+    itemknn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
+    userknn: UserKNNConfig = Field(default_factory=UserKNNConfig)
+
+    @model_validator(mode="after")
+    def _event_weights_valid(self) -> Self:
+        if not self.event_weights:
+            raise ValueError("event_weights must name at least one event type")
+        unknown = [name for name in self.models if name not in MODEL_NAMES]
+        if unknown:
+            raise ValueError(
+                f"models: unknown model {unknown[0]!r}; known: {', '.join(MODEL_NAMES)}"
+            )
+        for name, weight in self.event_weights.items():
+            if not name:
+                raise ValueError("event_weights has an empty event name")
+            if not weight > 0:
+                raise ValueError(f"event_weights[{name!r}] must be > 0, got {weight}")
+        return self
+
+
+def load_config(path: str | Path) -> RecommenderConfig:
+    """Read a ``RecommenderConfig`` from a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file.
+
+    Raises:
+        ConfigError: the file is missing, unparsable, or holds an invalid value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from err
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: config files must end in .yaml, .yml or .toml")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config sections, found {type(data).__name__}")
+    try:
+        return RecommenderConfig.model_validate(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+def save_config(config: RecommenderConfig, path: str | Path) -> Path:
+    """Write ``config`` as YAML (or TOML if ``path`` ends in ``.toml``) that ``load_config`` reads."""
+    path = Path(path)
+    data = config.model_dump(mode="json", exclude_none=True)
+    if path.suffix.lower() == ".toml":
+        raise ConfigError(f"{path}: writing TOML is not supported; use a .yaml file")
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Reading, validating and representing interaction logs and catalogs."""

@@ -1,0 +1,1 @@
+"""Recommendation models, one per module, behind a shared interface."""

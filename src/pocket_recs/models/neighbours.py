@@ -1,0 +1,152 @@
+"""Neighbourhood models: item-based kNN (cosine or BM25) and user-based kNN."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from pocket_recs.config import ItemKNNConfig, UserKNNConfig
+from pocket_recs.models.base import FitContext, Model
+from pocket_recs.progress import Progress, progress_task
+
+
+def sparse_to_arrays(name: str, matrix: sp.csr_array) -> dict[str, np.ndarray]:
+    """A CSR matrix as four plain arrays named ``{name}_data`` and so on."""
+    return {
+        f"{name}_data": matrix.data,
+        f"{name}_indices": matrix.indices,
+        f"{name}_indptr": matrix.indptr,
+        f"{name}_shape": np.asarray(matrix.shape, dtype=np.int64),
+    }
+
+
+def sparse_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> sp.csr_array:
+    """The CSR matrix saved by :func:`sparse_to_arrays`."""
+    shape = tuple(int(x) for x in arrays[f"{name}_shape"])
+    return sp.csr_array(
+        (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]), shape=shape
+    )
+
+
+def degree_normalized(matrix: sp.csr_array, user_power: float, item_power: float) -> sp.csr_array:
+    """D_u^-user_power X D_i^-item_power, with D the row and column counts (empty ones left at 1)."""
+    user_degree = np.maximum(np.diff(matrix.indptr), 1).astype(np.float64)
+    item_degree = np.maximum(np.bincount(matrix.indices, minlength=matrix.shape[1]), 1).astype(np.float64)
+    scaled = sp.csr_array(matrix, dtype=np.float64, copy=True)
+    scaled.data *= np.repeat(user_degree ** -user_power, np.diff(matrix.indptr))
+    scaled.data *= (item_degree ** -item_power)[matrix.indices]
+    return scaled
+
+
+def nearest_neighbours(
+    vectors: sp.csr_array, k: int, *, similarity: str = "cosine", k1: float = 1.2, b: float = 0.75
+) -> sp.csr_array:
+    """Top-``k`` similarities between the columns of ``vectors`` (rows x columns), no diagonal.
+
+    ``similarity`` is "cosine", "bm25", or "dot" (plain dot products). The all-pairs search is
+    ``implicit``'s multithreaded C++ ``all_pairs_knn``.
+    """
+    from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
+
+    if similarity == "bm25":
+        search = BM25Recommender(K=k + 1, K1=k1, B=b)
+    elif similarity == "cosine":
+        search = CosineRecommender(K=k + 1)
+    else:
+        search = ItemItemRecommender(K=k + 1)
+    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        # implicit's cosine normalisation hands its own search a COO matrix and then warns.
+        warnings.filterwarnings("ignore", message="Method expects CSR input")
+        matrix = sp.csr_matrix(vectors, dtype=np.float64)
+        matrix.indices, matrix.indptr = matrix.indices.astype(np.int32), matrix.indptr.astype(np.int32)
+        search.fit(matrix, show_progress=False)
+    result = sp.csr_array(search.similarity, dtype=np.float32)
+    result.setdiag(0)
+    result.eliminate_zeros()
+    result.sort_indices()
+    return result
+
+
+class ItemKNNModel(Model):
+    """Scores are sums of the similarities between each candidate and the user's items."""
+
+    name = "itemknn"
+
+    def __init__(self, config: ItemKNNConfig | None = None) -> None:
+        super().__init__(config or ItemKNNConfig())
+        self.similarity_: sp.csr_array | None = None
+
+    def _fit(self, user_items: sp.csr_array, *, progress: Progress | None, context: FitContext) -> None:
+        config = self.config
+        assert isinstance(config, ItemKNNConfig)
+        positive = sp.csr_array(user_items.multiply(user_items > 0))
+        if config.similarity == "normalized":
+            positive = degree_normalized(positive, config.user_degree_power, config.item_degree_power)
+        with progress_task(progress, "itemknn", total=1) as task:
+            self.similarity_ = nearest_neighbours(
+                positive,
+                config.neighbours,
+                similarity="dot" if config.similarity == "normalized" else config.similarity,
+                k1=config.bm25_k1,
+                b=config.bm25_b,
+            )
+            task.advance(1)
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        assert self.similarity_ is not None
+        return (self._fitted()[user_idx] @ self.similarity_).toarray()
+
+    def _similar_scores(self, item_idx: np.ndarray) -> np.ndarray:
+        assert self.similarity_ is not None
+        return self.similarity_[item_idx].toarray()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        assert self.similarity_ is not None
+        return sparse_to_arrays("similarity", self.similarity_)
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.similarity_ = sparse_from_arrays("similarity", arrays)
+
+
+class UserKNNModel(Model):
+    """"Customers also bought": items of the most similar users (cosine over their items),
+    weighted by similarity.
+    """
+
+    name = "userknn"
+
+    def __init__(self, config: UserKNNConfig | None = None) -> None:
+        super().__init__(config or UserKNNConfig())
+        self.similarity_: sp.csr_array | None = None
+
+    def _fit(self, user_items: sp.csr_array, *, progress: Progress | None, context: FitContext) -> None:
+        config = self.config
+        assert isinstance(config, UserKNNConfig)
+        positive = sp.csr_array(user_items.multiply(user_items > 0))
+        with progress_task(progress, "userknn", total=1) as task:
+            self.similarity_ = nearest_neighbours(sp.csr_array(positive.T), config.neighbours)
+            task.advance(1)
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        assert self.similarity_ is not None
+        matrix = self._fitted()
+        positive = sp.csr_array(matrix.multiply(matrix > 0))
+        return (self.similarity_[user_idx] @ positive).toarray()
+
+    def _similar_scores(self, item_idx: np.ndarray) -> np.ndarray:
+        matrix = self._fitted()
+        columns = sp.csc_array(matrix.multiply(matrix > 0))
+        norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=0))).ravel()
+        norms[norms == 0] = 1.0
+        overlap = (columns[:, item_idx].T @ columns).toarray()
+        return overlap / norms[item_idx][:, None] / norms[None, :]
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        assert self.similarity_ is not None
+        return sparse_to_arrays("similarity", self.similarity_)
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.similarity_ = sparse_from_arrays("similarity", arrays)

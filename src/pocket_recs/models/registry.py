@@ -1,0 +1,49 @@
+"""Models by name, built from the matching section of ``RecommenderConfig``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from pocket_recs.config import MODEL_NAMES, RecommenderConfig
+from pocket_recs.errors import ConfigError
+from pocket_recs.models.als import ALSModel
+from pocket_recs.models.base import Model
+from pocket_recs.models.bpr import BPRModel
+from pocket_recs.models.ease import EASEModel
+from pocket_recs.models.neighbours import ItemKNNModel, UserKNNModel
+from pocket_recs.models.popularity import (
+    CategoryPopularityModel,
+    DecayedPopularityModel,
+    PopularityModel,
+)
+from pocket_recs.models.svd import PureSVDModel
+
+MODEL_CLASSES: dict[str, type[Model]] = {
+    model.name: model
+    for model in (
+        PopularityModel, DecayedPopularityModel, CategoryPopularityModel,
+        ALSModel, BPRModel, PureSVDModel, EASEModel, ItemKNNModel, UserKNNModel,
+    )
+}
+assert set(MODEL_CLASSES) == set(MODEL_NAMES), "config.MODEL_NAMES and the registry disagree"
+
+CONFIG_SECTIONS = {"als": "als", "bpr": "bpr", "svd": "svd", "ease": "ease", "itemknn": "itemknn", "userknn": "userknn"}
+"""The ``RecommenderConfig`` section of each model that has settings."""
+
+
+def model_config(name: str, config: RecommenderConfig) -> BaseModel | None:
+    """The settings of model ``name`` within ``config`` (None for models without settings)."""
+    section = CONFIG_SECTIONS.get(name)
+    value = getattr(config, section) if section else None
+    return value if isinstance(value, BaseModel) else None
+
+
+def create_model(name: str, config: RecommenderConfig | None = None) -> Model:
+    """An unfitted model ``name`` configured by its section of ``config``.
+
+    Raises:
+        ConfigError: unknown model name.
+    """
+    if name not in MODEL_CLASSES:
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODEL_CLASSES)}")
+    return MODEL_CLASSES[name](model_config(name, config or RecommenderConfig()))

@@ -1,0 +1,21 @@
+"""The offline pipeline: its steps and ``fit``."""
+
+from pocket_recs.offline.ann import build_ann_index
+from pocket_recs.offline.covis import build_covis
+from pocket_recs.offline.embeddings import generate_embeddings, item_texts
+from pocket_recs.offline.pipeline import fit
+from pocket_recs.offline.popularity import build_brand_pop, build_category_pop, build_popularity
+from pocket_recs.offline.sessions import Sessions, sessionize
+
+__all__ = [
+    "Sessions",
+    "build_ann_index",
+    "build_brand_pop",
+    "build_category_pop",
+    "build_covis",
+    "build_popularity",
+    "fit",
+    "generate_embeddings",
+    "item_texts",
+    "sessionize",
+]

@@ -1,0 +1,105 @@
+"""Text embeddings with the real all-MiniLM-L6-v2 from the installed package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pocket_recs.config import EmbeddingConfig
+from pocket_recs.data.io import read_catalog, write_table
+from pocket_recs.errors import ConfigError
+from pocket_recs.models.text_encoder import TextEncoder, resolve_model_path
+from pocket_recs.offline import generate_embeddings, item_texts
+from tests.conftest import TINY_CATALOG
+
+TEXTS = [
+    "Trail running shoe with a grippy rubber outsole",
+    "Lightweight sneaker for road running",
+    "Stainless steel electric kettle, 1.7 litres",
+    "Ceramic teapot for loose leaf tea",
+]
+
+
+@pytest.fixture(scope="module")
+def float32_encoder() -> TextEncoder:
+    return TextEncoder(EmbeddingConfig(precision="float32", cache=False))
+
+
+@pytest.fixture(scope="module")
+def int8_encoder() -> TextEncoder:
+    return TextEncoder(EmbeddingConfig(precision="int8", cache=False))
+
+
+def test_real_model_gives_normalised_meaningful_vectors(float32_encoder: TextEncoder) -> None:
+    vectors = float32_encoder.encode(TEXTS)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2] and similarity[0, 1] > similarity[0, 3]
+    assert similarity[2, 3] > similarity[2, 0] and similarity[2, 3] > similarity[2, 1]
+
+
+def test_matches_plain_sentence_transformers(float32_encoder: TextEncoder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
+    expected = reference.encode(TEXTS, normalize_embeddings=True)
+    np.testing.assert_allclose(float32_encoder.encode(TEXTS), expected, atol=1e-5)
+
+
+def test_int8_stays_close_to_float32(float32_encoder: TextEncoder, int8_encoder: TextEncoder) -> None:
+    texts = TEXTS + [f"{t} in size {n}" for t in TEXTS for n in ("S", "M", "L")]
+    exact, fast = float32_encoder.encode(texts), int8_encoder.encode(texts)
+    cosine = (exact * fast).sum(axis=1)
+    assert cosine.min() >= 0.99
+
+
+def test_item_text_joins_the_non_empty_fields(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"item_id": [1, 2], "title": ["Kettle", "Mug"], "brand": ["Brew", ""], "category": ["Kitchen", "Kitchen"],
+         "description": ["Boils water fast.", None]}
+    )
+    catalog = read_catalog(write_table(frame, tmp_path / "catalog.parquet"))
+    assert item_texts(catalog) == ["Kettle. Brew. Kitchen. Boils water fast.", "Mug. Kitchen"]
+
+
+def test_cache_encodes_only_new_or_changed_items(tmp_path: Path, int8_encoder: TextEncoder) -> None:
+    config = EmbeddingConfig(cache_dir=str(tmp_path / "cache"))
+    catalog = read_catalog(write_table(TINY_CATALOG, tmp_path / "catalog.csv"))
+    calls: list[int] = []
+    original = int8_encoder.encode
+
+    def counting(texts: list[str], **kwargs: object) -> np.ndarray:
+        calls.append(len(texts))
+        return original(texts)
+
+    int8_encoder.encode = counting  # type: ignore[method-assign]
+    try:
+        first = generate_embeddings(catalog, config, encoder=int8_encoder)
+        again = generate_embeddings(catalog, config, encoder=int8_encoder)
+        changed = TINY_CATALOG.copy()
+        changed.loc[2, "title"] = "Insulated Water Bottle"
+        changed_catalog = read_catalog(write_table(changed, tmp_path / "changed.csv"))
+        third = generate_embeddings(changed_catalog, config, encoder=int8_encoder)
+    finally:
+        del int8_encoder.encode
+    assert calls == [6, 1]  # everything once, then only the changed item
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(np.delete(third, 2, axis=0), np.delete(first, 2, axis=0))
+    assert not np.allclose(third[2], first[2])
+
+
+def test_identical_texts_are_encoded_once(tmp_path: Path, int8_encoder: TextEncoder) -> None:
+    frame = TINY_CATALOG.assign(title="Same", brand="", category="", description="")
+    catalog = read_catalog(write_table(frame, tmp_path / "catalog.csv"))
+    vectors = generate_embeddings(catalog, EmbeddingConfig(cache=False), encoder=int8_encoder)
+    assert vectors.shape == (6, 384)
+    assert np.all(vectors == vectors[0])
+
+
+def test_models_are_never_downloaded() -> None:
+    with pytest.raises(ConfigError, match="never downloads models"):
+        resolve_model_path("sentence-transformers/all-mpnet-base-v2")
