@@ -28,8 +28,10 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest
 
-bench: install-test
+bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/fit_bench.py
+	$(BIN)/python benchmarks/quality_bench.py
 
 clean:
 	rm -rf $(DEMO_DATA) $(DEMO_ARTIFACTS) .pytest_cache .hypothesis

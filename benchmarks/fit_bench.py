@@ -176,15 +176,18 @@ def main(folder, n):
     from sentence_transformers import SentenceTransformer
     texts = item_texts(read_catalog(Path(folder) / "catalog.csv"))[: int(n)]
     plain = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
-    plain.encode(texts[:64], batch_size=256)
-    started = time.perf_counter()
-    reference = plain.encode(texts, batch_size=256, normalize_embeddings=True)
-    plain_rate = len(texts) / (time.perf_counter() - started)
     ours = TextEncoder(EmbeddingConfig(cache=False))
+    plain.encode(texts[:64], batch_size=256)
     ours.encode(texts[:64])
-    started = time.perf_counter()
-    fast = ours.encode(texts)
-    ours_rate = len(texts) / (time.perf_counter() - started)
+    plain_rates, ours_rates = [], []
+    for _ in range(2):  # interleaved rounds, best of each: the machine's noise hits both alike
+        started = time.perf_counter()
+        reference = plain.encode(texts, batch_size=256, normalize_embeddings=True)
+        plain_rates.append(len(texts) / (time.perf_counter() - started))
+        started = time.perf_counter()
+        fast = ours.encode(texts)
+        ours_rates.append(len(texts) / (time.perf_counter() - started))
+    plain_rate, ours_rate = max(plain_rates), max(ours_rates)
     cosine = (reference * fast).sum(1)
     tokens = plain.tokenizer(texts[:500])["input_ids"]
     return {"texts": len(texts), "mean_tokens": float(np.mean([len(t) for t in tokens])),

@@ -85,7 +85,7 @@ def test_yaml_and_toml_files(tmp_path: Path) -> None:
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:
-    config = RecommenderConfig(covis=CovisConfig(top_k=7), embedding=EmbeddingConfig(precision="float32"))
+    config = RecommenderConfig(covis=CovisConfig(top_k=7), embedding=EmbeddingConfig(workers=1))
     assert load_config(save_config(config, tmp_path / "out.yaml")) == config
 
 

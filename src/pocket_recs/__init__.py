@@ -2,6 +2,7 @@
 
 from pocket_recs._version import __version__
 from pocket_recs.artifacts.loader import Artifacts, load_artifacts
+from pocket_recs.artifacts.versions import ArtifactStore
 from pocket_recs.config import (
     ANNConfig,
     BrandPopConfig,
@@ -21,10 +22,12 @@ from pocket_recs.errors import (
     UnknownIdError,
 )
 from pocket_recs.offline.pipeline import fit
-from pocket_recs.online.recommender import Recommendation, Recommender
+from pocket_recs.online import ABRouter, Recommendation, Recommender, RecommenderHandle
 
 __all__ = [
+    "ABRouter",
     "ANNConfig",
+    "ArtifactStore",
     "ArtifactError",
     "Artifacts",
     "BrandPopConfig",
@@ -38,6 +41,7 @@ __all__ = [
     "PopularityConfig",
     "Recommendation",
     "Recommender",
+    "RecommenderHandle",
     "RecommenderConfig",
     "UnknownIdError",
     "__version__",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pocket_recs.errors import ConfigError
 
@@ -106,13 +106,21 @@ class EmbeddingConfig(_Config):
         BUNDLED_EMBEDDING_MODEL,
         description="The bundled all-MiniLM-L6-v2, or a local sentence-transformers folder.",
     )
-    batch_size: int = Field(256, ge=1, le=65536, description="Texts encoded per batch.")
+    batch_size: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="Texts per forward pass (texts are sorted by length first, so a batch "
+        "carries little padding).",
+    )
     normalize: bool = Field(True, description="L2-normalise the vectors.")
     device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="Torch device.")
-    precision: Literal["int8", "float32"] = Field(
-        "int8",
-        description="int8: Linear layers quantized dynamically (faster on CPU); "
-        "float32: plain sentence-transformers.",
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="CPU only: batches encoded in parallel, each on one thread "
+        "(default: torch's thread count).",
     )
     max_seq_length: int = Field(128, ge=8, le=512, description="Tokens kept per text.")
     cache: bool = Field(True, description="Reuse vectors of unchanged texts from the disk cache.")
@@ -162,6 +170,10 @@ class CovisConfig(_Config):
     )
     max_pair_distance: int = Field(
         100, ge=1, description="Pair each event only with the next N events of its session."
+    )
+    purchase_events: tuple[str, ...] = Field(
+        ("purchase", "transaction"),
+        description="Events whose pairs alone make covis_purchase.npz (often bought together).",
     )
 
 
@@ -277,6 +289,61 @@ class UserKNNConfig(_Config):
     neighbours: int = Field(50, ge=1, description="Most similar users consulted per user.")
 
 
+HYBRID_SOURCES = ("cf", "covis", "content", "graph", "category", "brand", "popularity")
+"""Candidate sources the online Recommender blends."""
+
+
+class HybridConfig(_Config):
+    """How the online ``Recommender`` blends its candidate sources.
+
+    Each source's scores for a user are scaled to [0, 1] (divided by their maximum), multiplied
+    by the source's weight and summed; a source the artifacts lack is skipped.
+    """
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "cf": 1.0, "covis": 1.0, "content": 0.2, "graph": 0.5,
+            "category": 0.1, "brand": 0.05, "popularity": 0.05,
+        },
+        description="Weight of each source: " + ", ".join(HYBRID_SOURCES) + ".",
+    )
+    cf_model: str | None = Field(
+        None,
+        description="Model whose scores are the cf source (default: the first of als, bpr, "
+        "svd, ease, itemknn the artifacts hold).",
+    )
+    recent_items: int = Field(20, ge=1, le=1000, description="Recent items that seed covis and content.")
+    recency_half_life: float = Field(
+        5.0, gt=0, description="The n-th most recent item counts 0.5 ** (n / this)."
+    )
+    content_neighbours: int = Field(50, ge=1, description="Content neighbours looked up per recent item.")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_sources(cls, weights: dict[str, float]) -> dict[str, float]:
+        for name, weight in weights.items():
+            if name not in HYBRID_SOURCES:
+                raise ValueError(f"unknown source {name!r}; allowed: {', '.join(HYBRID_SOURCES)}")
+            if weight < 0:
+                raise ValueError(f"weight of {name!r} must be >= 0, got {weight}")
+        return weights
+
+
+class OnlineConfig(_Config):
+    """Online updates of a user from new feedback (``Recommender.update``)."""
+
+    update_rule: Literal["fold-in", "sgd"] = Field(
+        "fold-in",
+        description="fold-in: least squares of the user's history against the item factors; "
+        "sgd: u <- u + learning_rate * p * item_vector, then clip to max_norm (seed 003).",
+    )
+    learning_rate: float = Field(0.1, gt=0, description="sgd: step size eta.")
+    max_norm: float | None = Field(
+        None, gt=0, description="sgd: largest user-vector norm (default: the largest trained one)."
+    )
+    history_limit: int = Field(500, ge=1, description="Most recent events kept per user.")
+
+
 MODEL_NAMES = (
     "popularity",
     "popularity-decayed",
@@ -320,6 +387,8 @@ class RecommenderConfig(_Config):
     ease: EASEConfig = Field(default_factory=EASEConfig)
     itemknn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
     userknn: UserKNNConfig = Field(default_factory=UserKNNConfig)
+    hybrid: HybridConfig = Field(default_factory=HybridConfig)
+    online: OnlineConfig = Field(default_factory=OnlineConfig)
 
     @model_validator(mode="after")
     def _event_weights_valid(self) -> Self:

@@ -107,6 +107,23 @@ class ModelContract:
 class PersonalisedContract(ModelContract):
     """The contract of models whose recommendations depend on the user."""
 
+    scores_new_histories = True
+
+    def test_new_history_is_scored_by_its_taste(self, fitted: Model) -> None:
+        matrix, user_group, item_group = block_matrix()
+        if not self.scores_new_histories:
+            with pytest.raises(NotImplementedError):
+                fitted.score_history(matrix[[0]].indices, matrix[[0]].data)
+            return
+        agreement = []
+        for user in range(matrix.shape[0]):
+            row = matrix[[user]]
+            scores = fitted.score_history(row.indices, row.data)
+            assert scores.shape == (matrix.shape[1],) and scores.dtype == np.float32
+            scores[row.indices] = -np.inf
+            agreement += (item_group[np.argsort(-scores, kind="stable")[:3]] == user_group[user]).tolist()
+        assert np.mean(agreement) >= 0.9
+
     def test_recommendations_follow_taste(self, fitted: Model) -> None:
         _, user_group, item_group = block_matrix()
         items, _ = fitted.recommend(np.arange(60), 3)

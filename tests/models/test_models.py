@@ -11,6 +11,7 @@ from pocket_recs.errors import ConfigError
 from pocket_recs.models.als import ALSModel
 from pocket_recs.models.base import FitContext, Model, top_k
 from pocket_recs.models.bpr import BPRModel
+from pocket_recs.models import ease
 from pocket_recs.models.ease import EASEModel
 from pocket_recs.models.neighbours import ItemKNNModel, UserKNNModel
 from pocket_recs.models.popularity import CategoryPopularityModel, DecayedPopularityModel, PopularityModel
@@ -104,6 +105,16 @@ class TestEASE(PersonalisedContract):
         assert model.weights_.shape == (3, 3)
         assert np.isneginf(model.score(np.array([0]))[0, 1])
 
+    @pytest.mark.parametrize("n, limit", [(37, 8), (64, 16), (5, 2), (30, 100)])
+    def test_split_inverse_matches_numpy(self, n: int, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(ease, "LAPACK_LIMIT", limit)
+        monkeypatch.setattr(ease, "GRAM_BLOCK", 3)  # several blocks even on small matrices
+        x = np.random.default_rng(n).random((2 * n, n))
+        spd = x.T @ x + np.eye(n)
+        inverse = ease.invert_spd(spd.astype(np.float32))
+        np.testing.assert_allclose(inverse, np.linalg.inv(spd), atol=2e-4 * np.abs(np.linalg.inv(spd)).max())
+        np.testing.assert_allclose(inverse, inverse.T, atol=1e-6 * np.abs(inverse).max())
+
     def test_refuses_when_memory_is_short(self) -> None:
         with pytest.raises(ConfigError, match=r"EASE on 40 items needs .* ease.max_memory_gb"):
             EASEModel(EASEConfig(max_memory_gb=1e-6)).fit(block_matrix()[0])
@@ -142,6 +153,8 @@ class TestItemKNNBM25(PersonalisedContract):
 
 
 class TestUserKNN(PersonalisedContract):
+    scores_new_histories = False
+
     def make_model(self) -> Model:
         return UserKNNModel(UserKNNConfig(neighbours=10))
 

@@ -110,3 +110,25 @@ def test_max_pair_distance_limits_pairs(tiny_files: tuple[Path, Path]) -> None:
     covis = build_covis(sessionize(interactions), CovisConfig(max_pair_distance=1)).toarray()
     assert covis[0, 2] == 0  # A and C are two positions apart in u1's first session
     assert covis[0, 1] > 0
+
+
+def test_purchase_covis_pairs_only_purchases(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from pocket_recs.data.io import write_table
+    from pocket_recs.offline import build_purchase_covis
+    from tests.conftest import TINY_CATALOG
+
+    rows = [  # one basket: A and C bought 1 minute apart, B only viewed between them
+        ("u1", "A", 0, "purchase"), ("u1", "B", 30_000, "view"), ("u1", "C", 60_000, "purchase"),
+        ("u2", "A", 0, "view"), ("u2", "D", 1_000, "view"),  # views never count
+    ]
+    log = write_table(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "event"]), tmp_path / "i.parquet")
+    interactions, _ = load_dataset(log, write_table(TINY_CATALOG, tmp_path / "c.csv"))
+    config = RecommenderConfig()
+    bought = build_purchase_covis(sessionize(interactions), config).toarray()
+    A, C = 0, 2
+    want = np.zeros((6, 6))
+    want[A, C] = want[C, A] = 5 * 5 * math.exp(-60_000 / TAU)
+    np.testing.assert_allclose(bought, want, rtol=1e-6)
+    assert build_covis(sessionize(interactions), config)[A, 1] > 0  # the view pairs in plain covis

@@ -24,17 +24,12 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def float32_encoder() -> TextEncoder:
-    return TextEncoder(EmbeddingConfig(precision="float32", cache=False))
+def encoder() -> TextEncoder:
+    return TextEncoder(EmbeddingConfig(cache=False))
 
 
-@pytest.fixture(scope="module")
-def int8_encoder() -> TextEncoder:
-    return TextEncoder(EmbeddingConfig(precision="int8", cache=False))
-
-
-def test_real_model_gives_normalised_meaningful_vectors(float32_encoder: TextEncoder) -> None:
-    vectors = float32_encoder.encode(TEXTS)
+def test_real_model_gives_normalised_meaningful_vectors(encoder: TextEncoder) -> None:
+    vectors = encoder.encode(TEXTS)
     assert vectors.shape == (4, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     similarity = vectors @ vectors.T
@@ -42,19 +37,23 @@ def test_real_model_gives_normalised_meaningful_vectors(float32_encoder: TextEnc
     assert similarity[2, 3] > similarity[2, 0] and similarity[2, 3] > similarity[2, 1]
 
 
-def test_matches_plain_sentence_transformers(float32_encoder: TextEncoder) -> None:
+def test_matches_plain_sentence_transformers(encoder: TextEncoder) -> None:
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
     expected = reference.encode(TEXTS, normalize_embeddings=True)
-    np.testing.assert_allclose(float32_encoder.encode(TEXTS), expected, atol=1e-5)
+    np.testing.assert_allclose(encoder.encode(TEXTS), expected, atol=1e-5)
 
 
-def test_int8_stays_close_to_float32(float32_encoder: TextEncoder, int8_encoder: TextEncoder) -> None:
-    texts = TEXTS + [f"{t} in size {n}" for t in TEXTS for n in ("S", "M", "L")]
-    exact, fast = float32_encoder.encode(texts), int8_encoder.encode(texts)
-    cosine = (exact * fast).sum(axis=1)
-    assert cosine.min() >= 0.99
+def test_batching_and_threads_leave_the_vectors_unchanged(encoder: TextEncoder) -> None:
+    import torch
+
+    texts = [f"{t} in size {n}" for t in TEXTS for n in ("S", "M", "extra large")] + TEXTS
+    single = TextEncoder(EmbeddingConfig(cache=False, batch_size=1, workers=1))
+    threads_before = torch.get_num_threads()
+    np.testing.assert_allclose(encoder.encode(texts), single.encode(texts), atol=1e-5)
+    assert torch.get_num_threads() == threads_before
+    assert encoder.encode([]).shape == (0, 384)
 
 
 def test_item_text_joins_the_non_empty_fields(tmp_path: Path) -> None:
@@ -66,36 +65,36 @@ def test_item_text_joins_the_non_empty_fields(tmp_path: Path) -> None:
     assert item_texts(catalog) == ["Kettle. Brew. Kitchen. Boils water fast.", "Mug. Kitchen"]
 
 
-def test_cache_encodes_only_new_or_changed_items(tmp_path: Path, int8_encoder: TextEncoder) -> None:
+def test_cache_encodes_only_new_or_changed_items(tmp_path: Path, encoder: TextEncoder) -> None:
     config = EmbeddingConfig(cache_dir=str(tmp_path / "cache"))
     catalog = read_catalog(write_table(TINY_CATALOG, tmp_path / "catalog.csv"))
     calls: list[int] = []
-    original = int8_encoder.encode
+    original = encoder.encode
 
     def counting(texts: list[str], **kwargs: object) -> np.ndarray:
         calls.append(len(texts))
         return original(texts)
 
-    int8_encoder.encode = counting  # type: ignore[method-assign]
+    encoder.encode = counting  # type: ignore[method-assign]
     try:
-        first = generate_embeddings(catalog, config, encoder=int8_encoder)
-        again = generate_embeddings(catalog, config, encoder=int8_encoder)
+        first = generate_embeddings(catalog, config, encoder=encoder)
+        again = generate_embeddings(catalog, config, encoder=encoder)
         changed = TINY_CATALOG.copy()
         changed.loc[2, "title"] = "Insulated Water Bottle"
         changed_catalog = read_catalog(write_table(changed, tmp_path / "changed.csv"))
-        third = generate_embeddings(changed_catalog, config, encoder=int8_encoder)
+        third = generate_embeddings(changed_catalog, config, encoder=encoder)
     finally:
-        del int8_encoder.encode
+        del encoder.encode
     assert calls == [6, 1]  # everything once, then only the changed item
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(np.delete(third, 2, axis=0), np.delete(first, 2, axis=0))
     assert not np.allclose(third[2], first[2])
 
 
-def test_identical_texts_are_encoded_once(tmp_path: Path, int8_encoder: TextEncoder) -> None:
+def test_identical_texts_are_encoded_once(tmp_path: Path, encoder: TextEncoder) -> None:
     frame = TINY_CATALOG.assign(title="Same", brand="", category="", description="")
     catalog = read_catalog(write_table(frame, tmp_path / "catalog.csv"))
-    vectors = generate_embeddings(catalog, EmbeddingConfig(cache=False), encoder=int8_encoder)
+    vectors = generate_embeddings(catalog, EmbeddingConfig(cache=False), encoder=encoder)
     assert vectors.shape == (6, 384)
     assert np.all(vectors == vectors[0])
 

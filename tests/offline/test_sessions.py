@@ -69,3 +69,15 @@ def test_sessions_never_span_a_gap(log: Interactions, gap_minutes: float) -> Non
     assert sorted(zip(log.user_idx.tolist(), log.timestamp_ms.tolist())) == list(
         zip(ordered.user_idx.tolist(), ordered.timestamp_ms.tolist())
     )
+
+
+def test_recent_items_rank_each_users_last_distinct_items(tiny_files: tuple[Path, Path]) -> None:
+    from pocket_recs.offline import recent_items
+
+    interactions, _ = load_dataset(*tiny_files)
+    recent = recent_items(sessionize(interactions), limit=3).toarray()
+    A, B, C, D, E, F = range(6)
+    # u1: B, C, D, then A again (newest); u2: B, C, E; u3: E
+    assert recent[0].tolist() == [1, 0, 3, 2, 0, 0]  # B (4th most recent) is past the limit
+    assert recent[1].tolist() == [0, 3, 2, 0, 1, 0]
+    assert recent[2].tolist() == [0, 0, 0, 0, 1, 0]

@@ -6,6 +6,7 @@ import json
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,25 @@ class Artifacts:
     def covis(self) -> sp.csr_array:
         """float32 (n_items, n_items) co-visitation weights, top_k per row, symmetric before the cut."""
         return sp.csr_array(sp.load_npz(self._file(names.COVIS)))
+
+    @cached_property
+    def purchase_covis(self) -> sp.csr_array:
+        """float32 (n_items, n_items) co-visitation of purchases only ("often bought together");
+        empty in folders written before it existed."""
+        if not self.has(names.PURCHASE_COVIS):
+            return sp.csr_array(self.covis.shape, dtype=np.float32)
+        return sp.csr_array(sp.load_npz(self._file(names.PURCHASE_COVIS)))
+
+    @cached_property
+    def recent_items(self) -> sp.csr_array:
+        """float32 (n_users, n_items): r stored at a user's r-th most recent distinct item (1 = last).
+
+        Folders written before it existed give every item of ``user_items`` the rank 1."""
+        if not self.has(names.RECENT_ITEMS):
+            matrix = self.user_items.copy()
+            matrix.data[:] = 1.0
+            return matrix
+        return sp.csr_array(sp.load_npz(self._file(names.RECENT_ITEMS)))
 
     @cached_property
     def embeddings(self) -> np.ndarray | None:
@@ -216,6 +236,14 @@ def _check_dimensions(path: Path, manifest: Manifest) -> None:
             raise ArtifactError(f"{path / names.POPULARITY}: shape {shape}, expected ({n_items},)")
 
 
+def _upgrade_config(config: dict[str, Any], format_version: int) -> dict[str, Any]:
+    """The config of an older folder in today's terms: settings since removed are dropped."""
+    if format_version < 2:  # format 1 had embedding.precision (int8 | float32)
+        embedding = {k: v for k, v in config.get("embedding", {}).items() if k != "precision"}
+        config = {**config, "embedding": embedding}
+    return config
+
+
 def load_artifacts(path: str | Path, *, verify: bool = True) -> Artifacts:
     """Open an artifact folder written by ``fit``.
 
@@ -230,7 +258,7 @@ def load_artifacts(path: str | Path, *, verify: bool = True) -> Artifacts:
     _check_files(path, manifest, verify=verify)
     _check_dimensions(path, manifest)
     try:
-        config = RecommenderConfig.model_validate(manifest.config)
+        config = RecommenderConfig.model_validate(_upgrade_config(manifest.config, manifest.format_version))
     except ConfigError as err:
         raise ArtifactError(f"{path / names.MANIFEST}: config is not valid here ({err})") from err
     return Artifacts(path, manifest, config)

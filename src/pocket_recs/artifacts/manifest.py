@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Version of the artifact layout this pocket-recs writes; bump when a reader would break."""
 OLDEST_READABLE_FORMAT = 1
 
@@ -16,6 +16,8 @@ MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.npy"
 ANN_INDEX = "ann_index.bin"
 COVIS = "covis.npz"
+PURCHASE_COVIS = "covis_purchase.npz"
+RECENT_ITEMS = "recent_items.npz"
 BRAND_POP = "brand_pop.parquet"
 CATEGORY_POP = "category_pop.parquet"
 POPULARITY = "popularity.npy"

@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 
 from pocket_recs.cli.options import build_config, with_config_flags
 from pocket_recs.cli.render import TerminalProgress, console, err_console, print_json, print_table
+from pocket_recs.cli.versions import versions_app
 from pocket_recs.errors import PocketRecsError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(versions_app, name="versions")
 
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]

@@ -25,6 +25,11 @@ class ALSModel(FactorModel):
     def __init__(self, config: ALSConfig | None = None) -> None:
         super().__init__(config or ALSConfig())
 
+    def fold_in_weights(self) -> tuple[float, float]:
+        config = self.config
+        assert isinstance(config, ALSConfig)
+        return config.alpha, config.regularization
+
     def _fit(self, user_items: sp.csr_array, *, progress: Progress | None, context: FitContext) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 

@@ -196,6 +196,16 @@ class Model(ABC):
             items[start : start + batch], scores[start : start + batch] = top_k(block, k)
         return items, scores
 
+    def score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """float32 (n_items,) scores for a history that is not a row of the training matrix
+        (a new user, or a known one with new events): ``values[j]`` is the preference for
+        ``items[j]``.
+
+        Raises:
+            NotImplementedError: the model cannot score new histories.
+        """
+        raise NotImplementedError(f"{self.name} cannot score a history it was not trained on")
+
     def similar_items(self, item_idx: np.ndarray | int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items most similar to each item (the item itself left out), best first."""
         self._fitted()

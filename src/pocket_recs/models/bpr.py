@@ -23,6 +23,11 @@ class BPRModel(FactorModel):
     def __init__(self, config: BPRConfig | None = None) -> None:
         super().__init__(config or BPRConfig())
 
+    def fold_in_weights(self) -> tuple[float, float]:
+        # BPR's factors rank rather than reconstruct, so the least-squares fold-in must weigh the
+        # history heavily to follow it (checked on the contract's taste-group data).
+        return 40.0, 0.1
+
     def _fit(self, user_items: sp.csr_array, *, progress: Progress | None, context: FitContext) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 

@@ -36,12 +36,50 @@ def gram_matrix(matrix: sp.csr_array, *, progress: Progress | None = None) -> np
     return gram
 
 
+# Above this size the inverse is split in halves (see invert_spd): OpenBLAS's spotrf crashed
+# (segmentation fault) on gowalla's 40,981 x 40,981 matrix here, while 20,490 works.
+LAPACK_LIMIT = 20_000
+
+
 def invert_spd(matrix: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive definite float32 C-ordered matrix, in place.
 
-    LAPACK's potrf (Cholesky) and potri (inverse) work on the Fortran view ``matrix.T`` of the
-    same memory (the same matrix, since it is symmetric), so no n x n copy is ever made.
+    Up to ``LAPACK_LIMIT`` rows LAPACK does it (potrf, potri). Larger matrices are split into
+    halves [[A, B], [B^T, D]] and inverted through the Schur complement S = D - B^T A^-1 B:
+    inverse = [[A^-1 + X S^-1 X^T, -X S^-1], [-S^-1 X^T, S^-1]] with X = A^-1 B, every step a
+    LAPACK call on a half or a BLAS matrix product. No LAPACK routine offers this, hence the
+    hand-written split.
     """
+    n = matrix.shape[0]
+    if n <= LAPACK_LIMIT:
+        return _lapack_invert_spd(matrix)
+    h = n // 2
+    a_inverse = invert_spd(np.ascontiguousarray(matrix[:h, :h]))
+    x = a_inverse @ matrix[:h, h:]
+    matrix[:h, :h] = a_inverse
+    del a_inverse
+    schur = np.ascontiguousarray(matrix[h:, h:])
+    for rows in _blocks(n - h):
+        schur[rows] -= matrix[:h, h:][:, rows].T @ x
+    matrix[h:, h:] = invert_spd(schur)
+    del schur
+    minus_top_right = x @ matrix[h:, h:]  # X S^-1
+    for rows in _blocks(h):
+        matrix[rows, :h] += minus_top_right[rows] @ x.T
+    del x
+    for rows in _blocks(h):
+        matrix[rows, h:] = -minus_top_right[rows]
+        matrix[h:, rows] = -minus_top_right[rows].T
+    return matrix
+
+
+def _blocks(n: int) -> list[slice]:
+    return [slice(start, min(start + GRAM_BLOCK, n)) for start in range(0, n, GRAM_BLOCK)]
+
+
+def _lapack_invert_spd(matrix: np.ndarray) -> np.ndarray:
+    """LAPACK's potrf (Cholesky) and potri (inverse) on the Fortran view ``matrix.T`` of the
+    same memory (the same matrix, since it is symmetric), so no n x n copy is ever made."""
     factor, info = lapack.spotrf(matrix.T, lower=False, overwrite_a=True, clean=False)
     if info != 0:
         raise np.linalg.LinAlgError(f"Cholesky factorisation failed (info={info})")
@@ -51,16 +89,12 @@ def invert_spd(matrix: np.ndarray) -> np.ndarray:
     assert np.shares_memory(inverse, matrix), "LAPACK copied the matrix"
     # potri filled the upper triangle of the Fortran view: the lower triangle of ``matrix``.
     # Mirror it block by block so that temporaries stay small.
-    n = matrix.shape[0]
-    starts = range(0, n, GRAM_BLOCK)
-    for row in starts:
-        rows = slice(row, min(row + GRAM_BLOCK, n))
+    blocks = _blocks(matrix.shape[0])
+    for i, rows in enumerate(blocks):
         diagonal = matrix[rows, rows]
         diagonal[...] = np.tril(diagonal) + np.tril(diagonal, -1).T
-        for column in starts:
-            if column > row:
-                columns = slice(column, min(column + GRAM_BLOCK, n))
-                matrix[rows, columns] = matrix[columns, rows].T
+        for columns in blocks[i + 1 :]:
+            matrix[rows, columns] = matrix[columns, rows].T
     return matrix
 
 
@@ -80,8 +114,10 @@ class EASEModel(Model):
 
     @staticmethod
     def memory_gb(n_items: int) -> float:
-        """Memory EASE needs for ``n_items`` active items (one dense float32 matrix, plus 10%)."""
-        return n_items**2 * 4 * 1.1 / 2**30
+        """Memory EASE needs for ``n_items`` active items: one dense float32 matrix, and above
+        ``LAPACK_LIMIT`` items two more quarter-size ones (the split inverse), plus 10%."""
+        matrices = 1.0 if n_items <= LAPACK_LIMIT else 1.5
+        return n_items**2 * 4 * matrices * 1.1 / 2**30
 
     def _fit(self, user_items: sp.csr_array, *, progress: Progress | None, context: FitContext) -> None:
         config = self.config
@@ -118,6 +154,14 @@ class EASEModel(Model):
         assert self.weights_ is not None and self.active_items_ is not None
         history = self._fitted()[user_idx][:, self.active_items_]
         return self._expand(np.asarray(history @ self.weights_, dtype=np.float32), len(user_idx))
+
+    def score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        assert self.weights_ is not None and self.active_items_ is not None
+        position = np.searchsorted(self.active_items_, items)
+        position = np.minimum(position, len(self.active_items_) - 1)
+        known = self.active_items_[position] == items
+        scores = np.asarray(values, dtype=np.float32)[known] @ self.weights_[position[known]]
+        return self._expand(scores[None, :], 1)[0]
 
     def _similar_scores(self, item_idx: np.ndarray) -> np.ndarray:
         assert self.weights_ is not None and self.active_items_ is not None

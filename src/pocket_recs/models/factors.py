@@ -15,6 +15,36 @@ class FactorModel(Model):
 
     user_factors_: np.ndarray | None = None
     item_factors_: np.ndarray | None = None
+    _gram: np.ndarray | None = None
+
+    def fold_in_weights(self) -> tuple[float, float]:
+        """(alpha, regularization) of :meth:`user_vector`: confidence 1 + alpha * |value|."""
+        return 0.0, 1e-3
+
+    def user_vector(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """float32 (factors,): the least-squares user vector of a history, the item factors fixed.
+
+        The implicit-ALS user step: minimise sum_i c_i (p_i - u.y_i)^2 + reg |u|^2 over all items,
+        with p_i = 1 for positive values (else 0) and c_i = 1 + alpha |value_i| on the history
+        (1 elsewhere), so negative feedback pushes the item's score towards 0.
+        """
+        assert self.item_factors_ is not None
+        alpha, regularization = self.fold_in_weights()
+        factors = np.asarray(self.item_factors_, dtype=np.float64)
+        if self._gram is None:
+            self._gram = factors.T @ factors
+        history = factors[np.asarray(items, dtype=np.int64)]
+        values = np.asarray(values, dtype=np.float64)
+        confidence = 1.0 + alpha * np.abs(values)
+        preference = (values > 0).astype(np.float64)
+        lhs = self._gram + (history.T * (confidence - 1.0)) @ history
+        lhs[np.diag_indices_from(lhs)] += regularization
+        rhs = (history.T * confidence) @ preference
+        return np.linalg.solve(lhs, rhs).astype(np.float32)
+
+    def score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        assert self.item_factors_ is not None
+        return np.asarray(self.item_factors_ @ self.user_vector(items, values), dtype=np.float32)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         assert self.user_factors_ is not None and self.item_factors_ is not None

@@ -103,6 +103,11 @@ class ItemKNNModel(Model):
         assert self.similarity_ is not None
         return self.similarity_[item_idx].toarray()
 
+    def score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        assert self.similarity_ is not None
+        rows = self.similarity_[np.asarray(items, dtype=np.int64)]
+        return np.asarray(rows.T @ np.asarray(values, dtype=np.float32), dtype=np.float32)
+
     def _arrays(self) -> dict[str, np.ndarray]:
         assert self.similarity_ is not None
         return sparse_to_arrays("similarity", self.similarity_)

@@ -75,8 +75,20 @@ class CategoryPopularityModel(PopularityModel):
         )
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        return self._score_rows(self._fitted()[user_idx])
+
+    def score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        items = np.asarray(items, dtype=np.int64)
+        row = sp.csr_array(
+            (np.asarray(values, dtype=np.float32), items, np.array([0, len(items)])),
+            shape=(1, self.n_items),
+        )
+        return np.asarray(self._score_rows(row)[0], dtype=np.float32)
+
+    def _score_rows(self, matrix: sp.csr_array) -> np.ndarray:
+        """Scores of the users whose rows ``matrix`` holds."""
         assert self.item_scores_ is not None and self.item_groups_ is not None
-        matrix = self._fitted()[user_idx]
+        user_idx = np.arange(matrix.shape[0])
         n_groups = int(self.item_groups_.max()) + 2
         group_of_cell = self.item_groups_[matrix.indices] + 1  # 0 = no group
         rows = np.repeat(np.arange(len(user_idx)), np.diff(matrix.indptr))

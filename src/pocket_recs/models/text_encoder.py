@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +17,6 @@ from pocket_recs.progress import Progress, progress_task
 logger = logging.getLogger(__name__)
 
 _BUNDLED_NAMES = {BUNDLED_EMBEDDING_MODEL, "all-MiniLM-L6-v2"}
-_PROGRESS_BATCHES = 4
 
 
 def resolve_model_path(model_name: str) -> Path:
@@ -44,57 +45,92 @@ def resolve_model_path(model_name: str) -> Path:
 
 
 class TextEncoder:
-    """Encodes texts into float32 vectors, optionally with int8 Linear layers on the CPU."""
+    """Encodes texts into float32 vectors with the sentence-transformers model.
+
+    On the CPU, texts are sorted by token count and cut into small batches that carry almost
+    no padding, and the batches run on ``workers`` threads with one torch thread each: small
+    matrix products scale badly over torch's own threads, independent batches scale well. The
+    arithmetic is the model's own float32, so the vectors equal plain sentence-transformers'.
+    (8-bit dynamic quantization was faster but moved vectors to a cosine of 0.87 with the
+    reference on catalog texts, so it is not offered; see docs/benchmarks.md.)
+    """
 
     def __init__(self, config: EmbeddingConfig) -> None:
         self.config = config
         self.model_path = resolve_model_path(config.model_name)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(str(self.model_path), device=config.device)
         self._model.max_seq_length = config.max_seq_length
-        if config.precision == "int8":
-            self._quantize()
+        self._model.eval()
+        self._tokenizer = self._model.tokenizer
         dim = self._model.get_embedding_dimension()
         assert dim is not None
         self.dim: int = int(dim)
-
-    def _quantize(self) -> None:
-        import torch
-
-        if self.config.device != "cpu":
-            raise ConfigError("EmbeddingConfig.precision: 'int8' runs on device 'cpu' only")
-        transformer = self._model[0].auto_model
-        quantized = torch.ao.quantization.quantize_dynamic(
-            transformer, {torch.nn.Linear}, dtype=torch.qint8
-        )
-        self._model[0].auto_model = quantized
+        self.workers = 1 if config.device != "cpu" else config.workers or torch.get_num_threads()
 
     @property
     def variant(self) -> str:
         """Identifies everything that changes the vectors; part of the embedding cache key."""
         return (
-            f"{self.config.model_name}|{self.config.precision}|seq{self.config.max_seq_length}"
+            f"{self.config.model_name}|float32|seq{self.config.max_seq_length}"
             f"|norm{int(self.config.normalize)}"
         )
 
     def encode(self, texts: list[str], *, progress: Progress | None = None) -> np.ndarray:
-        """float32 (len(texts), dim) embeddings."""
+        """float32 (len(texts), dim) embeddings, in the order of ``texts``."""
         import torch
 
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        step = self.config.batch_size * _PROGRESS_BATCHES
-        with progress_task(progress, "embeddings", total=len(texts)) as task, torch.inference_mode():
-            for start in range(0, len(texts), step):
-                block = texts[start : start + step]
-                vectors[start : start + len(block)] = self._model.encode(
-                    block,
-                    batch_size=self.config.batch_size,
-                    normalize_embeddings=self.config.normalize,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-                task.advance(len(block))
+        if not texts:
+            return vectors
+        lengths = np.fromiter(
+            (len(ids) for ids in self._tokenize(texts, padding=False)["input_ids"]),
+            dtype=np.int64,
+            count=len(texts),
+        )
+        order = np.argsort(lengths, kind="stable")
+        batches = [order[i : i + self.config.batch_size] for i in range(0, len(order), self.config.batch_size)]
+        threads_before = torch.get_num_threads()
+        with (
+            progress_task(progress, "embeddings", total=len(texts)) as task,
+            ThreadPoolExecutor(self.workers, initializer=_one_torch_thread) as pool,
+        ):
+            # The tokenizer is not thread-safe, so batches are tokenized here, the model runs
+            # in the workers.
+            inputs = [self._tokenize([texts[i] for i in rows], padding=True) for rows in batches]
+            encoded = pool.map(self._encode_batch, inputs)
+            for rows, batch_vectors in zip(batches, encoded, strict=True):
+                vectors[rows] = batch_vectors
+                task.advance(len(rows))
+        # MKL's thread count is process-wide, so the workers' setting is undone here.
+        torch.set_num_threads(threads_before)
         return vectors
+
+    def _tokenize(self, texts: list[str], *, padding: bool) -> dict[str, Any]:
+        return self._tokenizer(  # type: ignore[no-any-return]
+            texts,
+            padding=padding,
+            truncation=True,
+            max_length=self.config.max_seq_length,
+            return_tensors="pt" if padding else None,
+        )
+
+    def _encode_batch(self, inputs: dict[str, Any]) -> np.ndarray:
+        import torch
+
+        features = {name: tensor.to(self.config.device) for name, tensor in inputs.items()}
+        with torch.inference_mode():
+            embedding = self._model(features)["sentence_embedding"]
+            if self.config.normalize:
+                embedding = torch.nn.functional.normalize(embedding, dim=1)
+        return embedding.float().cpu().numpy()
+
+
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,11 +1,11 @@
 """The offline pipeline: its steps and ``fit``."""
 
 from pocket_recs.offline.ann import build_ann_index
-from pocket_recs.offline.covis import build_covis
+from pocket_recs.offline.covis import build_covis, build_purchase_covis
 from pocket_recs.offline.embeddings import generate_embeddings, item_texts
 from pocket_recs.offline.pipeline import fit
 from pocket_recs.offline.popularity import build_brand_pop, build_category_pop, build_popularity
-from pocket_recs.offline.sessions import Sessions, sessionize
+from pocket_recs.offline.sessions import Sessions, recent_items, sessionize
 
 __all__ = [
     "Sessions",
@@ -13,9 +13,11 @@ __all__ = [
     "build_brand_pop",
     "build_category_pop",
     "build_covis",
+    "build_purchase_covis",
     "build_popularity",
     "fit",
     "generate_embeddings",
     "item_texts",
+    "recent_items",
     "sessionize",
 ]

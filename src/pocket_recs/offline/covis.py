@@ -236,3 +236,32 @@ def build_covis(
         matrix.nnz, int((np.diff(matrix.indptr) > 0).sum()), time.perf_counter() - started,
     )
     return matrix
+
+
+def build_purchase_covis(
+    sessions: Sessions,
+    config: RecommenderConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> sp.csr_array:
+    """Co-visitation of purchases only (``covis.purchase_events``): "often bought together".
+
+    The same weighting as :func:`build_covis`, over the purchase events of each session (a
+    basket); an all-zero matrix when the log has no purchase events.
+    """
+    full = full_config(config)
+    log = sessions.interactions
+    wanted = [i for i, name in enumerate(log.event_names) if name in full.covis.purchase_events]
+    keep = np.flatnonzero(np.isin(log.event_idx, wanted))
+    bought = log.select(keep)
+    return covis_from_arrays(
+        sessions.session_idx[keep],
+        bought.item_idx,
+        bought.timestamp_ms,
+        bought.event_weight_array(full.event_weights),
+        log.n_items,
+        tau_ms=full.covis.tau_ms,
+        top_k=full.covis.top_k,
+        max_pair_distance=full.covis.max_pair_distance,
+        progress=progress,
+    )

@@ -18,14 +18,17 @@ from pocket_recs.config import RecommenderConfig
 from pocket_recs.data import schema
 from pocket_recs.data.io import load_dataset
 from pocket_recs.offline.ann import build_ann_index
-from pocket_recs.offline.covis import build_covis
+from pocket_recs.offline.covis import build_covis, build_purchase_covis
 from pocket_recs.offline.embeddings import generate_embeddings
 from pocket_recs.offline.popularity import build_brand_pop, build_category_pop, build_popularity
-from pocket_recs.offline.sessions import sessionize
+from pocket_recs.offline.sessions import recent_items, sessionize
 from pocket_recs.offline.training import train_models
 from pocket_recs.progress import Progress, StepStats, measure_step
 
 logger = logging.getLogger(__name__)
+
+RECENT_ITEMS_KEPT = 50
+"""Most recent distinct items kept per user (the online recommender's recency source)."""
 
 
 def _iso(ms: int) -> str:
@@ -72,6 +75,8 @@ def fit(
         sessions = sessionize(interactions, config, progress=progress)
     with measure_step(steps, "covis"):
         covis = build_covis(sessions, config, progress=progress)
+        purchase_covis = build_purchase_covis(sessions, config, progress=progress)
+        recent = recent_items(sessions, RECENT_ITEMS_KEPT)
     with measure_step(steps, "popularity"):
         popularity = build_popularity(interactions, config)
         brand_pop = build_brand_pop(interactions, config, catalog=catalog, progress=progress)
@@ -103,6 +108,7 @@ def fit(
         },
         "time_range": {"start_ms": first_ms, "end_ms": last_ms, "start": _iso(first_ms), "end": _iso(last_ms)},
         "covis_pairs": int(covis.nnz),
+        "purchase_covis_pairs": int(purchase_covis.nnz),
         "user_items_cells": int(user_items.matrix.nnz),
         "models": {name: model.info_ for name, model in models.items()},
         "n_brands": int(brand_pop[schema.BRAND].nunique()),
@@ -120,6 +126,8 @@ def fit(
             writer.save_frame(names.BRAND_POP, brand_pop)
             writer.save_frame(names.CATEGORY_POP, category_pop)
             writer.save_sparse(names.COVIS, covis)
+            writer.save_sparse(names.PURCHASE_COVIS, purchase_covis)
+            writer.save_sparse(names.RECENT_ITEMS, recent)
             writer.save_sparse(names.USER_ITEMS, user_items.matrix)
             for name, model in models.items():
                 writer.save_model(name, model)

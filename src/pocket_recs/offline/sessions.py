@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from pocket_recs.config import CovisConfig, RecommenderConfig
 from pocket_recs.data.tables import Interactions
@@ -87,3 +88,24 @@ def sessionize(
         sessions.n_sessions, len(ordered), log.n_users, time.perf_counter() - started,
     )
     return sessions
+
+
+def recent_items(sessions: Sessions, limit: int) -> sp.csr_array:
+    """Each user's ``limit`` most recently used distinct items, as saved in ``recent_items.npz``.
+
+    Returns:
+        float32 CSR (n_users, n_items); a stored value r means "the r-th most recent" (1 = last).
+    """
+    log = sessions.interactions  # sorted by user, then time
+    pair = log.user_idx.astype(np.int64) * log.n_items + log.item_idx
+    # Each (user, item)'s last event: np.unique keeps first occurrences, so run it backwards.
+    last = len(log) - 1 - np.unique(pair[::-1], return_index=True)[1]
+    last = last[np.lexsort((-last, log.user_idx[last]))]  # per user, newest first
+    users = log.user_idx[last]
+    starts = np.flatnonzero(np.diff(users, prepend=-1))
+    rank = np.arange(len(last)) - np.repeat(starts, np.diff(np.append(starts, len(last)))) + 1
+    keep = rank <= limit
+    return sp.csr_array(
+        (rank[keep].astype(np.float32), (users[keep], log.item_idx[last[keep]])),
+        shape=(log.n_users, log.n_items),
+    )
