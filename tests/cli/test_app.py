@@ -130,3 +130,37 @@ def test_tune_writes_a_config_fit_accepts(tmp_path: Path, synthetic_files: tuple
     out = tmp_path / "art"
     run("fit", *map(str, synthetic_files), str(out), "--config", str(best), "--no-embedding-enabled", "-q")
     assert "svd" in load_artifacts(out).model_names
+
+
+def test_recommend_for_users_sessions_and_baskets(tmp_path: Path, tiny_files: tuple[Path, Path]) -> None:
+    out = tmp_path / "art"
+    run("fit", *map(str, tiny_files), str(out), "--no-embedding-enabled", "--quiet")
+    for_user = json.loads(run("recommend", str(out), "--user", "u3", "--k", "3", "--json", "--explain"))
+    assert len(for_user) == 3 and "E" not in [r["item_id"] for r in for_user]  # u3 bought E
+    assert all(r["explanation"] for r in for_user)
+    assert "Water Bottle" in run("recommend", str(out), "--user", "u3", "--explain")
+    session = json.loads(run("recommend", str(out), "--session", "B,C", "--k", "2", "--json"))
+    assert {r["item_id"] for r in session}.isdisjoint({"B", "C"})
+    assert "Often bought with E" in run("recommend", str(out), "--bought-with", "E")
+    cold = json.loads(run("recommend", str(out), "--user", "stranger", "--k", "1", "--json"))
+    assert cold[0]["item_id"] == "E" and cold[0]["sources"] == ["popularity"]
+
+
+def test_predict_writes_every_user_and_every_item(tmp_path: Path, tiny_files: tuple[Path, Path]) -> None:
+    out = tmp_path / "art"
+    run("fit", *map(str, tiny_files), str(out), "--no-embedding-enabled", "--quiet")
+    run("predict", str(out), "--out", str(tmp_path / "recs.parquet"), "--k", "2", "--chunk", "2", "--quiet")
+    recs = pd.read_parquet(tmp_path / "recs.parquet")
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score"]
+    assert sorted(recs["user_id"].unique()) == ["u1", "u2", "u3"]
+    assert recs.groupby("user_id")["rank"].max().tolist() == [2, 2, 2]
+    seen = {("u1", i) for i in "ABCD"} | {("u2", i) for i in "BCE"} | {("u3", "E")}
+    assert not seen & set(zip(recs["user_id"], recs["item_id"], strict=True))
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": ["u3", "stranger"]}).to_csv(users, index=False)
+    run("predict", str(out), "--out", str(tmp_path / "some.parquet"), "--users", str(users), "--k", "1", "--quiet")
+    some = pd.read_parquet(tmp_path / "some.parquet")
+    assert some["user_id"].tolist() == ["u3", "stranger"] and some["item_id"].iloc[1] == "E"
+    run("predict", str(out), "--out", str(tmp_path / "similar.parquet"), "--similar-all", "--k", "3", "--quiet")
+    similar = pd.read_parquet(tmp_path / "similar.parquet")
+    assert set(similar["item_id"]) <= set("ABCDEF") and (similar["item_id"] != similar["similar_item_id"]).all()

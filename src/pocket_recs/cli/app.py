@@ -140,35 +140,85 @@ def info(
 @app.command("recommend")
 def recommend(
     artifacts: Annotated[Path, typer.Argument(help="Artifact folder.")],
+    user: Annotated[str | None, typer.Option(help="User id: recommendations for this user.")] = None,
+    session: Annotated[
+        str | None, typer.Option(help="Comma-separated item ids of an anonymous session, oldest first.")
+    ] = None,
     similar: Annotated[str | None, typer.Option(help="Item id: show items similar to it.")] = None,
+    bought_with: Annotated[
+        str | None, typer.Option("--bought-with", help="Item id: items often bought together with it.")
+    ] = None,
     popular: Annotated[bool, typer.Option(help="Show the most popular items.")] = False,
-    brand: Annotated[str | None, typer.Option(help="With --popular: only this brand.")] = None,
-    category: Annotated[str | None, typer.Option(help="With --popular: only this category.")] = None,
+    brand: Annotated[str | None, typer.Option(help="Only items of this brand.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only items of this category.")] = None,
+    explain: Annotated[bool, typer.Option(help="With --user/--session: say why each item.")] = False,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of items.")] = 10,
     catalog: Annotated[Path | None, typer.Option(help="Catalog file to take titles from.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show recommendations from an artifact folder."""
+    """Show recommendations from an artifact folder: for a user, a session, or an item."""
     from pocket_recs.online.recommender import Recommender
 
     setup_logging(quiet=True)
     recommender = Recommender(artifacts, catalog_path=catalog)
-    if similar is not None:
+    if user is not None:
+        results = recommender.recommend(user, k, brand=brand, category=category, explain=explain)
+        title = f"For user {user}"
+    elif session is not None:
+        items = [item.strip() for item in session.split(",") if item.strip()]
+        results = recommender.recommend_session(items, k, brand=brand, category=category, explain=explain)
+        title = f"For a session of {len(items)} items"
+    elif similar is not None:
         results = recommender.similar_items(similar, k)
         title = f"Similar to {similar}: {recommender.item_frame([similar]).loc[0, 'title']}"
+    elif bought_with is not None:
+        results = recommender.often_bought_together(bought_with, k)
+        title = f"Often bought with {bought_with}: {recommender.item_frame([bought_with]).loc[0, 'title']}"
     elif popular or brand or category:
         results = recommender.popular(k, brand=brand, category=category)
         title = "Popular" + (f" in brand {brand}" if brand else "") + (f" in category {category}" if category else "")
     else:
-        raise typer.BadParameter("give --similar ITEM or --popular")
+        raise typer.BadParameter("give --user USER, --session ITEMS, --similar ITEM, --bought-with ITEM or --popular")
     if as_json:
         print_json([result.to_dict() for result in results])
         return
+    columns = ["#", "item_id", "title", "score", "sources"] + (["why"] if explain else [])
     print_table(
         title,
-        ["#", "item_id", "title", "score", "source"],
-        [[i + 1, r.item_id, r.title, f"{r.score:.4g}", "+".join(r.sources)] for i, r in enumerate(results)],
+        columns,
+        [
+            [i + 1, r.item_id, r.title, f"{r.score:.4g}", "+".join(r.sources)] + ([r.explanation] if explain else [])
+            for i, r in enumerate(results)
+        ],
     )
+
+
+@app.command("predict")
+def predict_command(
+    artifacts: Annotated[Path, typer.Argument(help="Artifact folder.")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Items per user (or per item).")] = 20,
+    users: Annotated[
+        Path | None, typer.Option(help="File with a user_id column (CSV/Parquet); default: every known user.")
+    ] = None,
+    similar_all: Annotated[
+        bool, typer.Option("--similar-all", help="Write item-to-item lists for every item instead.")
+    ] = False,
+    chunk: Annotated[int, typer.Option(min=1, help="Rows of users (or items) per written chunk.")] = 10_000,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Batch export: top-k recommendations of many users (or similar items of every item) to
+    Parquet, written in chunks so memory stays bounded."""
+    from pocket_recs.online.batch import predict, predict_similar
+
+    setup_logging(verbose, quiet)
+    with TerminalProgress() as progress:
+        if similar_all:
+            rows = predict_similar(artifacts, out, k=k, chunk=chunk, progress=progress)
+        else:
+            rows = predict(artifacts, out, k=k, users_path=users, chunk=chunk, progress=progress)
+    console.print(f"wrote {rows:,} rows to {out}")
 
 
 SplitKind = Literal["temporal-user", "global-time", "leave-last", "random"]
