@@ -164,3 +164,17 @@ def test_predict_writes_every_user_and_every_item(tmp_path: Path, tiny_files: tu
     run("predict", str(out), "--out", str(tmp_path / "similar.parquet"), "--similar-all", "--k", "3", "--quiet")
     similar = pd.read_parquet(tmp_path / "similar.parquet")
     assert set(similar["item_id"]) <= set("ABCDEF") and (similar["item_id"] != similar["similar_item_id"]).all()
+
+
+def test_tune_hybrid_writes_weights_fit_accepts(tmp_path: Path, synthetic_files: tuple[Path, Path]) -> None:
+    from pocket_recs.config import load_config
+
+    interactions, catalog = map(str, synthetic_files)
+    out = tmp_path / "hybrid.yaml"
+    run("tune", interactions, "--catalog", catalog, "--hybrid", "--trials", "8", "--out", str(out),
+        "--no-embedding-enabled", "--metric", "recall@20", "--quiet")
+    weights = load_config(out).hybrid.weights
+    assert set(weights) == {"cf", "covis", "category", "brand", "popularity"}  # no embeddings: no content
+    assert all(0 <= w <= 1 for w in weights.values())
+    run("fit", interactions, catalog, str(tmp_path / "art"), "--config", str(out), "--quiet")
+    assert load_artifacts(tmp_path / "art").config.hybrid.weights == weights

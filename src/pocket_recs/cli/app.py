@@ -302,6 +302,9 @@ def evaluate_command(
 def tune_command(
     interactions: Annotated[Path | None, typer.Argument(help="Interaction log to split (or use --train/--test).")] = None,
     model: Annotated[str, typer.Option(help="The model to tune.")] = "als",
+    hybrid: Annotated[
+        bool, typer.Option("--hybrid", help="Tune the Recommender's blend weights instead (needs --catalog).")
+    ] = False,
     catalog: Annotated[Path | None, typer.Option(help="Catalog file.")] = None,
     train: Annotated[Path | None, typer.Option(help="Fixed split: training file; validation is cut from it.")] = None,
     test: Annotated[Path | None, typer.Option(help="Fixed split: test file (never used for tuning).")] = None,
@@ -333,6 +336,9 @@ def tune_command(
         validation_fraction=validation_fraction, test_fraction=test_fraction, sample=sample,
         seed=seed, config=settings,
     )
+    if hybrid:
+        _tune_hybrid(data, catalog, settings, trials=trials, metric=metric, seed=seed, out=out)
+        return
     if data.validation is None:  # a fixed split: hold out part of its training file
         data = holdout_validation(data.train, fraction=0.2, seed=seed)
         prepared = prepare(data, settings, part="test", catalog=loaded_catalog)
@@ -349,6 +355,29 @@ def tune_command(
     final = result.best_config.model_copy(update={"models": tuple(dict.fromkeys((*settings.models, model)))})
     save_config(final, out)
     console.print(f"best {metric} {result.best_value:.4f} with {result.best_params}; config written to {out}")
+
+
+def _tune_hybrid(
+    data: Any, catalog: Path | None, settings: Any, *, trials: int, metric: str, seed: int, out: Path
+) -> None:
+    import tempfile
+
+    from pocket_recs.config import save_config
+    from pocket_recs.evaluation.hybrid import judge, tune_hybrid
+
+    if catalog is None or data.validation is None:
+        raise typer.BadParameter("tune --hybrid needs INTERACTIONS and --catalog (it fits the artifacts)")
+    with tempfile.TemporaryDirectory(prefix="pocket-recs-hybrid-") as workdir, TerminalProgress() as progress:
+        validation = judge(data, catalog, settings, workdir, part="validation", progress=progress)
+        best, value, history = tune_hybrid(validation, trials=trials, metric=metric, seed=seed, progress=progress)
+    keys = list(history[0])
+    print_table(
+        f"tune --hybrid on {data.description}", keys,
+        [[f"{row[key]:.3g}" if isinstance(row[key], float) else row[key] for key in keys] for row in history],
+    )
+    save_config(settings.model_copy(update={"hybrid": best.model_dump()}), out)
+    weights = ", ".join(f"{name} {weight:.2f}" for name, weight in best.weights.items())
+    console.print(f"best {metric} {value:.4f} with weights {weights}; config written to {out}")
 
 
 def main() -> None:

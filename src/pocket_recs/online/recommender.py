@@ -27,6 +27,8 @@ CF_MODEL_PREFERENCE = ("als", "bpr", "svd", "ease", "itemknn")
 """The cf source's model when ``hybrid.cf_model`` is not set: the first of these in the artifacts."""
 CONTENT_SEEDS = 5
 """Most recent items whose content neighbours are looked up."""
+EXPLAINED_SOURCES = 2
+"""Strongest sources an explanation names."""
 
 Feedback = str | float
 """An event name (its weight from ``event_weights``) or a preference value (negative = dislike)."""
@@ -509,7 +511,7 @@ class Recommender:
         because_idx = list(dict.fromkeys(because_idx))
         because = tuple(self.artifacts.items.to_ids(because_idx))
         phrases = []
-        for name in sources:
+        for name in sources[:EXPLAINED_SOURCES]:
             driver = int(drivers[name][item]) if name in drivers else -1
             if name == "covis" and driver >= 0:
                 phrases.append(f"often viewed together with {self._titles[driver]}, which you viewed")
