@@ -25,7 +25,7 @@ from pocket_recs.config import RecommenderConfig
 from pocket_recs.data import schema
 from pocket_recs.data.idmap import IdMap
 from pocket_recs.errors import ArtifactError, ConfigError
-from pocket_recs.models.ann import AnnIndex
+from pocket_recs.models.ann import CF_INDEX_CONFIG, AnnIndex
 from pocket_recs.models.base import Model
 from pocket_recs.models.registry import MODEL_CLASSES, model_config
 
@@ -127,6 +127,19 @@ class Artifacts:
             size=int(self.manifest.stats["n_items"]),
         )
 
+
+    @cached_property
+    def cf_index(self) -> AnnIndex | None:
+        """Inner-product index over the cf model's item factors (``stats.cf_model``), or None."""
+        if not self.has(names.CF_INDEX):
+            return None
+        model = self.model(str(self.manifest.stats["cf_model"]))
+        return AnnIndex.load(
+            self._file(names.CF_INDEX),
+            CF_INDEX_CONFIG,
+            dim=int(model.item_factors_.shape[1]),  # type: ignore[attr-defined]
+            size=int(self.manifest.stats["n_items"]),
+        )
 
     @cached_property
     def user_items(self) -> sp.csr_array:

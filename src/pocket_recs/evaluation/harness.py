@@ -16,9 +16,9 @@ import scipy.sparse as sp
 from pocket_recs.config import MatrixConfig, RecommenderConfig
 from pocket_recs.data.matrix import build_user_items
 from pocket_recs.data.tables import Catalog, Interactions
+from pocket_recs.errors import ConfigError
 from pocket_recs.evaluation.metrics import ranking_metrics
 from pocket_recs.evaluation.splits import Split
-from pocket_recs.errors import ConfigError
 from pocket_recs.models.base import FitContext, Model
 from pocket_recs.models.registry import create_model
 from pocket_recs.offline.training import fit_context

@@ -47,3 +47,23 @@ def create_model(name: str, config: RecommenderConfig | None = None) -> Model:
     if name not in MODEL_CLASSES:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODEL_CLASSES)}")
     return MODEL_CLASSES[name](model_config(name, config or RecommenderConfig()))
+
+
+CF_MODEL_PREFERENCE = ("als", "bpr", "svd", "ease", "itemknn")
+"""The online cf source's model when ``hybrid.cf_model`` is not set: the first of these fitted."""
+
+
+def cf_model_name(wanted: str | None, available: list[str] | tuple[str, ...]) -> str | None:
+    """The model the online Recommender uses as its cf source, or None when none fits.
+
+    Raises:
+        ConfigError: ``wanted`` is set but not among ``available``.
+    """
+    if wanted is not None:
+        if wanted not in available:
+            raise ConfigError(
+                f"hybrid.cf_model: {wanted!r} is not among the fitted models "
+                f"({', '.join(available) or 'none'}); add it to models"
+            )
+        return wanted
+    return next((name for name in CF_MODEL_PREFERENCE if name in available), None)

@@ -22,7 +22,7 @@ from pocket_recs.offline.covis import build_covis, build_purchase_covis
 from pocket_recs.offline.embeddings import generate_embeddings
 from pocket_recs.offline.popularity import build_brand_pop, build_category_pop, build_popularity
 from pocket_recs.offline.sessions import recent_items, sessionize
-from pocket_recs.offline.training import train_models
+from pocket_recs.offline.training import build_cf_index, train_models
 from pocket_recs.progress import Progress, StepStats, measure_step
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def fit(
         category_pop = build_category_pop(interactions, config, catalog=catalog, progress=progress)
     with measure_step(steps, "models"):
         user_items, models = train_models(interactions, config, catalog=catalog, progress=progress)
+        cf_name, cf_index = build_cf_index(models, config, progress=progress)
     embeddings = index = None
     if config.embedding.enabled:
         with measure_step(steps, "embeddings"):
@@ -111,6 +112,7 @@ def fit(
         "purchase_covis_pairs": int(purchase_covis.nnz),
         "user_items_cells": int(user_items.matrix.nnz),
         "models": {name: model.info_ for name, model in models.items()},
+        "cf_model": cf_name,
         "n_brands": int(brand_pop[schema.BRAND].nunique()),
         "n_categories": int(category_pop[schema.CATEGORY].nunique()),
     }
@@ -131,6 +133,8 @@ def fit(
             writer.save_sparse(names.USER_ITEMS, user_items.matrix)
             for name, model in models.items():
                 writer.save_model(name, model)
+            if cf_index is not None:
+                writer.save_ann(names.CF_INDEX, cf_index)
             if embeddings is not None and index is not None:
                 writer.save_array(names.EMBEDDINGS, embeddings)
                 writer.save_ann(names.ANN_INDEX, index)

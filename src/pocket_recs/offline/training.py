@@ -11,8 +11,10 @@ from pocket_recs.config import RecommenderConfig
 from pocket_recs.data import schema
 from pocket_recs.data.matrix import UserItems, build_user_items
 from pocket_recs.data.tables import Catalog, Interactions
+from pocket_recs.models.ann import CF_INDEX_CONFIG, AnnIndex
 from pocket_recs.models.base import FitContext, Model
-from pocket_recs.models.registry import create_model
+from pocket_recs.models.factors import FactorModel
+from pocket_recs.models.registry import cf_model_name, create_model
 from pocket_recs.offline.popularity import decayed_item_scores
 from pocket_recs.progress import Progress
 
@@ -63,3 +65,15 @@ def train_models(
         for name in (config.models if names is None else names)
     }
     return user_items, models
+
+
+def build_cf_index(
+    models: dict[str, Model], config: RecommenderConfig, *, progress: Progress | None = None
+) -> tuple[str | None, AnnIndex | None]:
+    """The online cf model's name and, for a factor model, an inner-product index over its item
+    factors, so that serving finds a user's best items without scoring the whole catalog."""
+    name = cf_model_name(config.hybrid.cf_model, tuple(models))
+    model = models.get(name) if name else None
+    if not isinstance(model, FactorModel) or model.item_factors_ is None:
+        return name, None
+    return name, AnnIndex.build(model.item_factors_, CF_INDEX_CONFIG, progress=progress)

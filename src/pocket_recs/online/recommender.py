@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +19,17 @@ from pocket_recs.data.io import read_catalog
 from pocket_recs.errors import ConfigError, UnknownIdError
 from pocket_recs.models.base import Model
 from pocket_recs.models.factors import FactorModel
+from pocket_recs.models.registry import cf_model_name
 from pocket_recs.online.user_store import MemoryUserStore, UserState, UserStore
 
 logger = logging.getLogger(__name__)
 
-CF_MODEL_PREFERENCE = ("als", "bpr", "svd", "ease", "itemknn")
-"""The cf source's model when ``hybrid.cf_model`` is not set: the first of these in the artifacts."""
+CANDIDATES = 200
+"""Candidates the cf and popularity sources each propose (besides the user's seen items)."""
+GROUP_CANDIDATES = 50
+"""Candidates per liked category or brand."""
+LIKED_GROUPS = 3
+"""Categories (and brands) a user likes most that propose candidates."""
 CONTENT_SEEDS = 5
 """Most recent items whose content neighbours are looked up."""
 EXPLAINED_SOURCES = 2
@@ -71,8 +76,63 @@ class _Profile:
 
 @dataclass
 class _Source:
-    scores: np.ndarray  # float32 (n_items,), >= 0 where it matters
-    drivers: np.ndarray | None = None  # int64 (n_items,): the history item behind each score
+    """The candidates one source proposes, and how it scores any item."""
+
+    items: np.ndarray  # int64 (m,) sorted, distinct
+    scores: np.ndarray  # float32 (m,)
+    drivers: np.ndarray | None = None  # int64 (m,): the history item behind each score
+    score_of: Callable[[np.ndarray], np.ndarray] | None = None  # exact scores of any items
+
+    def on(self, candidates: np.ndarray) -> np.ndarray:
+        """float32 scores of ``candidates`` (sorted); 0 for items the source does not know."""
+        if self.score_of is not None:
+            return np.maximum(np.asarray(self.score_of(candidates), dtype=np.float32), 0.0)
+        return _lookup(self.items, self.scores, candidates, 0.0).astype(np.float32)
+
+    def driver_of(self, item: int) -> int:
+        """The history item that led to ``item`` (-1 for none)."""
+        if self.drivers is None:
+            return -1
+        return int(_lookup(self.items, self.drivers, np.array([item]), -1)[0])
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray, default: float) -> np.ndarray:
+    """``values`` at the positions of ``wanted`` in the sorted ``keys``; ``default`` if absent."""
+    if not len(keys):
+        return np.full(len(wanted), default, dtype=values.dtype if len(values) else np.float32)
+    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[position] == wanted, values[position], default)
+
+
+def _top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest ``scores`` (any order)."""
+    if len(scores) <= k:
+        return np.arange(len(scores))
+    return np.argpartition(-scores, k - 1)[:k]
+
+
+def _group_order(codes: np.ndarray, popularity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Items sorted by group, most popular first within each, and each group's start (with a
+    final end), so that ``items[starts[g]:starts[g + 1]]`` are group g's items."""
+    grouped = np.flatnonzero(codes >= 0)
+    order = grouped[np.lexsort((grouped, -popularity[grouped], codes[grouped]))]
+    n_groups = int(codes.max(initial=-1)) + 1
+    starts = np.searchsorted(codes[order], np.arange(n_groups + 1))
+    return order, starts
+
+
+def _sparse_source(items: np.ndarray, amounts: np.ndarray, drivers: np.ndarray) -> _Source:
+    """Sum ``amounts`` per item; each item's driver is the history item that gave it most."""
+    if not len(items):
+        return _Source(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    order = np.lexsort((-amounts, items))  # per item, the largest amount first
+    items, amounts, drivers = items[order], amounts[order], drivers[order]
+    starts = np.flatnonzero(np.diff(items, prepend=-1))
+    return _Source(
+        items[starts].astype(np.int64),
+        np.add.reduceat(amounts, starts).astype(np.float32),
+        drivers[starts].astype(np.int64),
+    )
 
 
 class Recommender:
@@ -84,6 +144,7 @@ class Recommender:
         hybrid: blending settings (default: the ``hybrid`` section the artifacts were fitted with).
         online: online-update settings (default: the artifacts' ``online`` section).
         store: where user states live (default: in this process's memory).
+        verify: check every file's sha256 against the manifest (sizes are always checked).
     """
 
     def __init__(
@@ -94,8 +155,9 @@ class Recommender:
         hybrid: HybridConfig | None = None,
         online: OnlineConfig | None = None,
         store: UserStore | None = None,
+        verify: bool = True,
     ) -> None:
-        self.artifacts: Artifacts = load_artifacts(artifacts_dir)
+        self.artifacts: Artifacts = load_artifacts(artifacts_dir, verify=verify)
         config = self.artifacts.config
         self.hybrid = hybrid or config.hybrid
         self.online = online or config.online
@@ -113,7 +175,13 @@ class Recommender:
         self._brand_codes, self._brands = pd.factorize(table[schema.BRAND])
         popularity = np.asarray(self.artifacts.popularity, dtype=np.float32)
         self._popularity = popularity / max(float(popularity.max(initial=0.0)), 1e-12)
+        self._popular_order = np.lexsort((np.arange(len(popularity)), -popularity))
+        self._category_order = _group_order(self._category_codes, popularity)
+        self._brand_order = _group_order(self._brand_codes, popularity)
         self.cf_name, self._cf = self._cf_model()
+        # The cf index only serves the model it was built for.
+        same_model = self.artifacts.manifest.stats.get("cf_model") == self.cf_name
+        self._cf_index = self.artifacts.cf_index if same_model else None
         self._max_norm = self._default_max_norm()
 
     @property
@@ -190,22 +258,14 @@ class Recommender:
             UnknownIdError: ``item_id`` is not in the artifacts.
         """
         item = self.artifacts.items.to_index(item_id)
-        sources: dict[str, np.ndarray] = {}
-        covis = self._row(self.artifacts.covis, item)
-        if covis.any():
-            sources["covis"] = covis
-        content = self._content_neighbours(np.array([item]), np.ones(1, np.float32))
-        if content is not None and content.scores.any():
-            sources["content"] = content.scores
+        seed, one = np.array([item]), np.ones(1, np.float32)
+        sources = {"covis": self._covis_source(seed, one)}
+        content = self._content_source(seed, one)
+        if content is not None:
+            sources["content"] = content
         if self._cf is not None:
-            try:
-                _, _ = self._cf.similar_items(item, 1)
-                sources["cf"] = np.maximum(self._cf._similar_scores(np.array([item]))[0], 0.0)
-            except NotImplementedError:  # pragma: no cover - every model implements it
-                pass
-        total, parts = self._blend({name: _Source(scores) for name, scores in sources.items()})
-        total[item] = -np.inf
-        return self._top(total, parts, k, explain=False, profile=None)
+            sources["cf"] = self._cf_similarity_source(item)
+        return self._blend_and_rank(sources, k, exclude=seed, explain=False)
 
     def often_bought_together(self, item_id: ExternalId, k: int = 10) -> list[Recommendation]:
         """Items bought in the same baskets as ``item_id`` (co-visitation of purchases); items
@@ -293,18 +353,8 @@ class Recommender:
     # -- internals -------------------------------------------------------------------------
 
     def _cf_model(self) -> tuple[str | None, Model | None]:
-        available = self.artifacts.model_names
-        if self.hybrid.cf_model is not None:
-            if self.hybrid.cf_model not in available:
-                raise ConfigError(
-                    f"hybrid.cf_model: {self.hybrid.cf_model!r} is not in the artifacts "
-                    f"(models: {', '.join(available) or 'none'})"
-                )
-            return self.hybrid.cf_model, self.artifacts.model(self.hybrid.cf_model)
-        for name in CF_MODEL_PREFERENCE:
-            if name in available:
-                return name, self.artifacts.model(name)
-        return None, None
+        name = cf_model_name(self.hybrid.cf_model, self.artifacts.model_names)
+        return name, None if name is None else self.artifacts.model(name)
 
     def _default_max_norm(self) -> float:
         if self.online.max_norm is not None:
@@ -334,11 +384,14 @@ class Recommender:
             values_parts.append(state.preferences)
             recent_parts.append(state.items[::-1])
         if user_idx is not None:
-            row = self.artifacts.user_items[[user_idx]]
-            items_parts.append(row.indices.astype(np.int64))
-            values_parts.append(row.data.astype(np.float32))
-            recent = self.artifacts.recent_items[[user_idx]]
-            recent_parts.append(recent.indices[np.argsort(recent.data, kind="stable")].astype(np.int64))
+            matrix = self.artifacts.user_items
+            row = slice(matrix.indptr[user_idx], matrix.indptr[user_idx + 1])
+            items_parts.append(matrix.indices[row].astype(np.int64))
+            values_parts.append(matrix.data[row].astype(np.float32))
+            recent = self.artifacts.recent_items
+            row = slice(recent.indptr[user_idx], recent.indptr[user_idx + 1])
+            ranks = np.argsort(recent.data[row], kind="stable")
+            recent_parts.append(recent.indices[row][ranks].astype(np.int64))
         if items_parts:
             items, inverse = np.unique(np.concatenate(items_parts), return_inverse=True)
             values = np.bincount(inverse, np.concatenate(values_parts), minlength=len(items)).astype(np.float32)
@@ -379,77 +432,137 @@ class Recommender:
         recency = (0.5 ** (np.arange(len(profile.recent)) / self.hybrid.recency_half_life)).astype(np.float32)
         sources: dict[str, _Source] = {}
         if weights.get("cf", 0) > 0 and self._cf is not None and len(profile.items):
-            sources["cf"] = _Source(np.maximum(self._cf_scores(profile), 0.0))
+            sources["cf"] = self._cf_source(profile)
         if weights.get("covis", 0) > 0 and len(profile.recent):
-            sources["covis"] = self._covis_scores(profile.recent, recency)
+            sources["covis"] = self._covis_source(profile.recent, recency)
         if weights.get("content", 0) > 0 and len(profile.recent):
-            content = self._content_neighbours(profile.recent[:CONTENT_SEEDS], recency[:CONTENT_SEEDS])
+            content = self._content_source(profile.recent[:CONTENT_SEEDS], recency[:CONTENT_SEEDS])
             if content is not None:
                 sources["content"] = content
         liked = profile.items[profile.values > 0]
-        for name, codes in (("category", self._category_codes), ("brand", self._brand_codes)):
+        for name, codes, order in (
+            ("category", self._category_codes, self._category_order),
+            ("brand", self._brand_codes, self._brand_order),
+        ):
             if weights.get(name, 0) > 0 and len(liked):
-                share = np.bincount(codes[liked][codes[liked] >= 0], minlength=codes.max(initial=-1) + 1)
-                if share.sum() > 0:
-                    share = share / share.sum()
-                    sources[name] = _Source(np.where(codes >= 0, share[codes], 0.0) * self._popularity)
+                group = self._group_source(codes, order, liked)
+                if group is not None:
+                    sources[name] = group
         if weights.get("popularity", 0) > 0:
-            sources["popularity"] = _Source(self._popularity)
+            top = self._popular_order[: CANDIDATES + len(profile.items)]
+            sources["popularity"] = _Source(np.sort(top), np.zeros(0, np.float32), score_of=self._popularity.__getitem__)
         return sources
 
-    def _cf_scores(self, profile: _Profile) -> np.ndarray:
+    def _user_vector(self, profile: _Profile) -> np.ndarray:
+        model = self._cf
+        assert isinstance(model, FactorModel) and model.user_factors_ is not None
+        if profile.vector is not None:
+            return profile.vector
+        if profile.user_idx is not None and profile.online_events == 0:
+            return np.asarray(model.user_factors_[profile.user_idx])
+        return model.user_vector(profile.items, profile.values)
+
+    def _cf_source(self, profile: _Profile) -> _Source:
         model = self._cf
         assert model is not None
+        wanted = min(CANDIDATES + len(profile.items), self.n_items)
         if isinstance(model, FactorModel):
-            assert model.item_factors_ is not None and model.user_factors_ is not None
-            if profile.vector is not None:
-                vector = profile.vector
-            elif profile.user_idx is not None:
-                vector = model.user_factors_[profile.user_idx]
+            assert model.item_factors_ is not None
+            vector = self._user_vector(profile)
+            factors = model.item_factors_
+            score_of: Callable[[np.ndarray], np.ndarray] = lambda items: factors[items] @ vector
+            if self._cf_index is not None:
+                labels, _ = self._cf_index.search(vector, wanted)
+                candidates = labels[0][labels[0] >= 0]
             else:
-                vector = model.user_vector(profile.items, profile.values)
-            return np.asarray(model.item_factors_ @ vector, dtype=np.float32)
-        if profile.user_idx is not None and profile.online_events == 0:
-            return np.asarray(model.score(profile.user_idx)[0], dtype=np.float32)
-        return model.score_history(profile.items, profile.values)
+                candidates = _top_indices(np.asarray(factors @ vector), wanted)
+        else:
+            if profile.user_idx is not None and profile.online_events == 0:
+                dense = np.asarray(model.score(profile.user_idx)[0], dtype=np.float32)
+            else:
+                dense = model.score_history(profile.items, profile.values)
+            score_of = dense.__getitem__
+            candidates = _top_indices(dense, wanted)
+        return _Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
 
-    def _covis_scores(self, recent: np.ndarray, recency: np.ndarray) -> _Source:
+    def _cf_similarity_source(self, item: int) -> _Source:
+        model = self._cf
+        assert model is not None
+        wanted = min(CANDIDATES, self.n_items)
+        if isinstance(model, FactorModel):
+            assert model.item_factors_ is not None
+            factors = model.item_factors_
+            norms = self._item_norms()
+            query = factors[item] / norms[item]
+            score_of: Callable[[np.ndarray], np.ndarray] = lambda items: (factors[items] @ query) / norms[items]
+            if self._cf_index is not None:
+                labels, _ = self._cf_index.search(np.asarray(factors[item]), wanted)
+                candidates = labels[0][labels[0] >= 0]
+            else:
+                candidates = _top_indices(np.asarray(score_of(np.arange(self.n_items))), wanted)
+        else:
+            dense = np.asarray(model._similar_scores(np.array([item]))[0], dtype=np.float32)
+            score_of = dense.__getitem__
+            candidates = _top_indices(dense, wanted)
+        return _Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+
+    def _item_norms(self) -> np.ndarray:
+        if not hasattr(self, "_norms"):
+            assert isinstance(self._cf, FactorModel) and self._cf.item_factors_ is not None
+            norms = np.linalg.norm(self._cf.item_factors_, axis=1)
+            norms[norms == 0] = 1.0
+            self._norms = norms
+        return self._norms
+
+    def _covis_source(self, seeds: np.ndarray, weights: np.ndarray) -> _Source:
         covis = self.artifacts.covis
-        starts, stops = covis.indptr[recent], covis.indptr[recent + 1]
+        starts, stops = covis.indptr[seeds], covis.indptr[seeds + 1]
         lengths = stops - starts
-        cells = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)]) if lengths.sum() else np.zeros(0, np.int64)
-        return self._accumulate(covis.indices[cells], covis.data[cells] * np.repeat(recency, lengths), np.repeat(recent, lengths))
+        cells = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)])
+        return _sparse_source(
+            covis.indices[cells].astype(np.int64),
+            covis.data[cells] * np.repeat(weights, lengths),
+            np.repeat(seeds, lengths),
+        )
 
-    def _content_neighbours(self, seeds: np.ndarray, weights: np.ndarray) -> _Source | None:
+    def _content_source(self, seeds: np.ndarray, weights: np.ndarray) -> _Source | None:
         index, embeddings = self.artifacts.ann_index, self.artifacts.embeddings
         if index is None or embeddings is None or not len(seeds):
             return None
         labels, similarity = index.search(np.asarray(embeddings[seeds]), self.hybrid.content_neighbours + 1)
         found = (labels >= 0) & (labels != seeds[:, None])
         contribution = np.maximum(similarity, 0.0) * weights[:, None]
-        return self._accumulate(labels[found], contribution[found], np.broadcast_to(seeds[:, None], labels.shape)[found])
+        drivers = np.broadcast_to(seeds[:, None], labels.shape)
+        return _sparse_source(labels[found].astype(np.int64), contribution[found], drivers[found])
 
-    def _accumulate(self, items: np.ndarray, amounts: np.ndarray, drivers: np.ndarray) -> _Source:
-        """Sum ``amounts`` per item; each item's driver is the history item that gave it most."""
-        scores = np.zeros(self.n_items, dtype=np.float32)
-        np.add.at(scores, items, amounts)
-        best = np.full(self.n_items, -1, dtype=np.int64)
-        order = np.lexsort((-amounts, items))  # per item, the largest amount first
-        first = np.flatnonzero(np.diff(items[order], prepend=-1))
-        best[items[order][first]] = drivers[order][first]
-        return _Source(scores, best)
+    def _group_source(self, codes: np.ndarray, order: tuple[np.ndarray, np.ndarray], liked: np.ndarray) -> _Source | None:
+        """Popular items of the user's favourite groups (categories or brands), scored by
+        popularity times the share of the user's liked items in the item's group."""
+        liked_codes = codes[liked][codes[liked] >= 0]
+        if not len(liked_codes):
+            return None
+        share = np.bincount(liked_codes, minlength=int(codes.max()) + 1) / len(liked_codes)
+        sorted_items, starts = order
+        favourites = np.argsort(-share, kind="stable")[:LIKED_GROUPS]
+        favourites = favourites[share[favourites] > 0]
+        candidates = np.concatenate([sorted_items[starts[g] : min(starts[g] + GROUP_CANDIDATES, starts[g + 1])] for g in favourites])
 
-    def _blend(self, sources: dict[str, _Source]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        total = np.zeros(self.n_items, dtype=np.float32)
-        parts: dict[str, np.ndarray] = {}
-        for name, source in sources.items():
-            top = float(source.scores.max(initial=0.0))
-            if top <= 0:
-                continue
-            parts[name] = source.scores * (self.hybrid.weights.get(name, 0.0) / top)
-            total += parts[name]
-        total[total <= 0] = -np.inf
-        return total, parts
+        def score_of(items: np.ndarray) -> np.ndarray:
+            item_codes = codes[items]
+            return np.where(item_codes >= 0, share[np.maximum(item_codes, 0)], 0.0) * self._popularity[items]
+
+        return _Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+
+    def _filter_pool(self, brand: str | None, category: str | None, k: int) -> np.ndarray:
+        """Popular items inside the requested brand/category, so a filter never runs dry."""
+        mask = self._filter_mask(brand, category)
+        order = self._category_order if category is not None else self._brand_order
+        wanted = category if category is not None else brand
+        values = self._categories if category is not None else self._brands
+        group = int(np.flatnonzero(np.asarray(values, dtype=object) == wanted)[0])
+        sorted_items, starts = order
+        members = sorted_items[starts[group] : starts[group + 1]]
+        return members[mask[members]][: CANDIDATES + k]
 
     def _recommend(
         self,
@@ -462,57 +575,77 @@ class Recommender:
         explain: bool,
     ) -> list[Recommendation]:
         sources = self._sources(profile)
-        total, parts = self._blend(sources)
-        if exclude_seen:
-            total[profile.items] = -np.inf
-        excluded = list(exclude_items)
-        if excluded:
-            total[self.artifacts.items.to_indices(excluded, missing="ignore")] = -np.inf
+        excluded = [profile.items] if exclude_seen else []
+        extra = list(exclude_items)
+        if extra:
+            found = self.artifacts.items.to_indices(extra, missing="ignore")
+            excluded.append(found[found >= 0])
+        pool = None
         if brand is not None or category is not None:
-            total[~self._filter_mask(brand, category)] = -np.inf
-        drivers = {name: source.drivers for name, source in sources.items() if source.drivers is not None}
-        return self._top(total, parts, k, explain=explain, profile=profile, drivers=drivers)
+            pool = self._filter_pool(brand, category, k + len(profile.items))
+        return self._blend_and_rank(
+            sources, k, exclude=np.concatenate(excluded) if excluded else None, explain=explain,
+            pool=pool, mask=None if pool is None else self._filter_mask(brand, category),
+        )
 
-    def _top(
+    def _blend_and_rank(
         self,
-        total: np.ndarray,
-        parts: dict[str, np.ndarray],
+        sources: dict[str, _Source],
         k: int,
         *,
+        exclude: np.ndarray | None,
         explain: bool,
-        profile: _Profile | None,
-        drivers: dict[str, np.ndarray] | None = None,
+        pool: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
     ) -> list[Recommendation]:
-        finite = np.flatnonzero(np.isfinite(total))
-        if len(finite) > k:
-            finite = finite[np.argpartition(-total[finite], k - 1)[:k]]
-        chosen = finite[np.lexsort((finite, -total[finite]))]
+        """Blend the sources over the union of their candidates and return the best ``k``."""
+        parts_of = [source.items for source in sources.values()] + ([pool] if pool is not None else [])
+        candidates = np.unique(np.concatenate(parts_of)) if parts_of else np.zeros(0, np.int64)
+        keep = np.ones(len(candidates), dtype=bool)
+        if exclude is not None and len(exclude):
+            keep &= ~np.isin(candidates, exclude)
+        if mask is not None:
+            keep &= mask[candidates]
+        candidates = candidates[keep]
+        total = np.zeros(len(candidates), dtype=np.float32)
+        parts: dict[str, np.ndarray] = {}
+        for name, source in sources.items():
+            scores = source.on(candidates)
+            top = float(scores.max(initial=0.0))
+            if top > 0:
+                parts[name] = scores * np.float32(self.hybrid.weights.get(name, 0.0) / top)
+                total += parts[name]
+        chosen = np.flatnonzero(total > 0)
+        if len(chosen) > k:
+            chosen = chosen[np.argpartition(-total[chosen], k - 1)[:k]]
+        chosen = chosen[np.lexsort((candidates[chosen], -total[chosen]))]
         results = []
-        for item in chosen:
+        for position in chosen:
+            item = int(candidates[position])
             contributions = sorted(
-                ((name, float(part[item])) for name, part in parts.items() if part[item] > 0),
+                ((name, float(part[position])) for name, part in parts.items() if part[position] > 0),
                 key=lambda pair: -pair[1],
             )
-            sources = tuple(name for name, _ in contributions)
+            names = tuple(name for name, _ in contributions)
             because: tuple[ExternalId, ...] = ()
             explanation = ""
             if explain:
-                because, explanation = self._explain(int(item), sources, drivers or {})
+                because, explanation = self._explain(item, names, sources)
             results.append(Recommendation(
-                self.artifacts.items.to_id(int(item)), float(total[item]), str(self._titles[item]),
-                sources, because, explanation,
+                self.artifacts.items.to_id(item), float(total[position]), str(self._titles[item]),
+                names, because, explanation,
             ))
         return results
 
     def _explain(
-        self, item: int, sources: tuple[str, ...], drivers: dict[str, np.ndarray]
+        self, item: int, names: tuple[str, ...], sources: dict[str, _Source]
     ) -> tuple[tuple[ExternalId, ...], str]:
-        because_idx = [int(drivers[name][item]) for name in sources if name in drivers and drivers[name][item] >= 0]
-        because_idx = list(dict.fromkeys(because_idx))
+        drivers = {name: sources[name].driver_of(item) for name in names}
+        because_idx = list(dict.fromkeys(d for d in drivers.values() if d >= 0))
         because = tuple(self.artifacts.items.to_ids(because_idx))
         phrases = []
-        for name in sources[:EXPLAINED_SOURCES]:
-            driver = int(drivers[name][item]) if name in drivers else -1
+        for name in names[:EXPLAINED_SOURCES]:
+            driver = drivers[name]
             if name == "covis" and driver >= 0:
                 phrases.append(f"often viewed together with {self._titles[driver]}, which you viewed")
             elif name == "content" and driver >= 0:
