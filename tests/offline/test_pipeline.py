@@ -16,7 +16,7 @@ from tests.conftest import no_embeddings
 BASE_FILES = {
     "manifest.json", "covis.npz", "brand_pop.parquet", "category_pop.parquet",
     "popularity.npy", "items.parquet", "users.parquet", "user_items.npz", "models",
-    "covis_purchase.npz", "recent_items.npz",
+    "covis_purchase.npz", "recent_items.npz", "cf_index.bin",
 }
 
 
