@@ -289,7 +289,7 @@ class UserKNNConfig(_Config):
     neighbours: int = Field(50, ge=1, description="Most similar users consulted per user.")
 
 
-HYBRID_SOURCES = ("cf", "covis", "content", "graph", "category", "brand", "popularity")
+HYBRID_SOURCES = ("cf", "covis", "content", "category", "brand", "popularity")
 """Candidate sources the online Recommender blends."""
 
 
@@ -302,7 +302,7 @@ class HybridConfig(_Config):
 
     weights: dict[str, float] = Field(
         default_factory=lambda: {
-            "cf": 1.0, "covis": 1.0, "content": 0.2, "graph": 0.5,
+            "cf": 1.0, "covis": 1.0, "content": 0.2,
             "category": 0.1, "brand": 0.05, "popularity": 0.05,
         },
         description="Weight of each source: " + ", ".join(HYBRID_SOURCES) + ".",

@@ -51,7 +51,7 @@ class HybridJudge:
     def available_sources(self) -> list[str]:
         """Sources these artifacts can feed (content needs embeddings, cf a model)."""
         recommender = Recommender(self.artifacts)
-        sources = [name for name in HYBRID_SOURCES if name != "graph"]
+        sources = list(HYBRID_SOURCES)
         if recommender.artifacts.embeddings is None:
             sources.remove("content")
         if recommender.cf_name is None:
