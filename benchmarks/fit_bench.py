@@ -290,6 +290,7 @@ def bench_encoders(work: Path, n_texts: int, results: dict[str, object]) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--only", choices=["encoders", "10m", "sizes"], help="one section")
     args = parser.parse_args()
     sizes = [(1_000, 5_000), (10_000, 50_000)] if args.quick else list(SEED_000)
     n_events = 500_000 if args.quick else 10_000_000
@@ -301,11 +302,16 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="fit-bench-") as tmp:
         work = Path(tmp)
-        bench_encoders(work, n_texts, results)
-        bench_10m(work, n_events, results)
-        bench_sizes(sizes, work, results)
+        if args.only in (None, "encoders"):
+            bench_encoders(work, n_texts, results)
+        if args.only in (None, "10m"):
+            bench_10m(work, n_events, results)
+        if args.only in (None, "sizes"):
+            bench_sizes(sizes, work, results)
     RESULTS.mkdir(exist_ok=True)
     name = "fit_bench_quick.json" if args.quick else "fit_bench.json"
+    if args.only:
+        name = name.replace(".json", f"_{args.only}.json")
     (RESULTS / name).write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults written to {RESULTS / name}")
 

@@ -161,7 +161,7 @@ def test_customers_also_bought(tmp_path: Path, tiny_files: tuple[Path, Path]) ->
 # -- online updates, against every user store -------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.services)])
 def store(request: pytest.FixtureRequest) -> Iterator[UserStore]:
     if request.param == "memory":
         yield MemoryUserStore()

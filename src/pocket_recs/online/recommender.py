@@ -20,6 +20,13 @@ from pocket_recs.errors import ConfigError, UnknownIdError
 from pocket_recs.models.base import Model
 from pocket_recs.models.factors import FactorModel
 from pocket_recs.models.registry import cf_model_name
+from pocket_recs.online.sources import (
+    Source,
+    blend,
+    group_order,
+    sparse_source,
+    top_indices,
+)
 from pocket_recs.online.user_store import MemoryUserStore, UserState, UserStore
 
 logger = logging.getLogger(__name__)
@@ -74,67 +81,6 @@ class _Profile:
     online_events: int
 
 
-@dataclass
-class _Source:
-    """The candidates one source proposes, and how it scores any item."""
-
-    items: np.ndarray  # int64 (m,) sorted, distinct
-    scores: np.ndarray  # float32 (m,)
-    drivers: np.ndarray | None = None  # int64 (m,): the history item behind each score
-    score_of: Callable[[np.ndarray], np.ndarray] | None = None  # exact scores of any items
-
-    def on(self, candidates: np.ndarray) -> np.ndarray:
-        """float32 scores of ``candidates`` (sorted); 0 for items the source does not know."""
-        if self.score_of is not None:
-            return np.maximum(np.asarray(self.score_of(candidates), dtype=np.float32), 0.0)
-        return _lookup(self.items, self.scores, candidates, 0.0).astype(np.float32)
-
-    def driver_of(self, item: int) -> int:
-        """The history item that led to ``item`` (-1 for none)."""
-        if self.drivers is None:
-            return -1
-        return int(_lookup(self.items, self.drivers, np.array([item]), -1)[0])
-
-
-def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray, default: float) -> np.ndarray:
-    """``values`` at the positions of ``wanted`` in the sorted ``keys``; ``default`` if absent."""
-    if not len(keys):
-        return np.full(len(wanted), default, dtype=values.dtype if len(values) else np.float32)
-    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return np.where(keys[position] == wanted, values[position], default)
-
-
-def _top_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest ``scores`` (any order)."""
-    if len(scores) <= k:
-        return np.arange(len(scores))
-    return np.argpartition(-scores, k - 1)[:k]
-
-
-def _group_order(codes: np.ndarray, popularity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Items sorted by group, most popular first within each, and each group's start (with a
-    final end), so that ``items[starts[g]:starts[g + 1]]`` are group g's items."""
-    grouped = np.flatnonzero(codes >= 0)
-    order = grouped[np.lexsort((grouped, -popularity[grouped], codes[grouped]))]
-    n_groups = int(codes.max(initial=-1)) + 1
-    starts = np.searchsorted(codes[order], np.arange(n_groups + 1))
-    return order, starts
-
-
-def _sparse_source(items: np.ndarray, amounts: np.ndarray, drivers: np.ndarray) -> _Source:
-    """Sum ``amounts`` per item; each item's driver is the history item that gave it most."""
-    if not len(items):
-        return _Source(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64))
-    order = np.lexsort((-amounts, items))  # per item, the largest amount first
-    items, amounts, drivers = items[order], amounts[order], drivers[order]
-    starts = np.flatnonzero(np.diff(items, prepend=-1))
-    return _Source(
-        items[starts].astype(np.int64),
-        np.add.reduceat(amounts, starts).astype(np.float32),
-        drivers[starts].astype(np.int64),
-    )
-
-
 class Recommender:
     """Recommendations from the artifacts of ``fit``, adapted online by :meth:`update`.
 
@@ -176,8 +122,8 @@ class Recommender:
         popularity = np.asarray(self.artifacts.popularity, dtype=np.float32)
         self._popularity = popularity / max(float(popularity.max(initial=0.0)), 1e-12)
         self._popular_order = np.lexsort((np.arange(len(popularity)), -popularity))
-        self._category_order = _group_order(self._category_codes, popularity)
-        self._brand_order = _group_order(self._brand_codes, popularity)
+        self._category_order = group_order(self._category_codes, popularity)
+        self._brand_order = group_order(self._brand_codes, popularity)
         self.cf_name, self._cf = self._cf_model()
         # The cf index only serves the model it was built for.
         same_model = self.artifacts.manifest.stats.get("cf_model") == self.cf_name
@@ -427,10 +373,10 @@ class Recommender:
             vector = vector * (self._max_norm / norm)
         return vector.astype(np.float32)
 
-    def _sources(self, profile: _Profile) -> dict[str, _Source]:
+    def _sources(self, profile: _Profile) -> dict[str, Source]:
         weights = self.hybrid.weights
         recency = (0.5 ** (np.arange(len(profile.recent)) / self.hybrid.recency_half_life)).astype(np.float32)
-        sources: dict[str, _Source] = {}
+        sources: dict[str, Source] = {}
         if weights.get("cf", 0) > 0 and self._cf is not None and len(profile.items):
             sources["cf"] = self._cf_source(profile)
         if weights.get("covis", 0) > 0 and len(profile.recent):
@@ -450,7 +396,7 @@ class Recommender:
                     sources[name] = group
         if weights.get("popularity", 0) > 0:
             top = self._popular_order[: CANDIDATES + len(profile.items)]
-            sources["popularity"] = _Source(np.sort(top), np.zeros(0, np.float32), score_of=self._popularity.__getitem__)
+            sources["popularity"] = Source(np.sort(top), np.zeros(0, np.float32), score_of=self._popularity.__getitem__)
         return sources
 
     def _user_vector(self, profile: _Profile) -> np.ndarray:
@@ -462,7 +408,7 @@ class Recommender:
             return np.asarray(model.user_factors_[profile.user_idx])
         return model.user_vector(profile.items, profile.values)
 
-    def _cf_source(self, profile: _Profile) -> _Source:
+    def _cf_source(self, profile: _Profile) -> Source:
         model = self._cf
         assert model is not None
         wanted = min(CANDIDATES + len(profile.items), self.n_items)
@@ -475,17 +421,17 @@ class Recommender:
                 labels, _ = self._cf_index.search(vector, wanted)
                 candidates = labels[0][labels[0] >= 0]
             else:
-                candidates = _top_indices(np.asarray(factors @ vector), wanted)
+                candidates = top_indices(np.asarray(factors @ vector), wanted)
         else:
             if profile.user_idx is not None and profile.online_events == 0:
                 dense = np.asarray(model.score(profile.user_idx)[0], dtype=np.float32)
             else:
                 dense = model.score_history(profile.items, profile.values)
             score_of = dense.__getitem__
-            candidates = _top_indices(dense, wanted)
-        return _Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+            candidates = top_indices(dense, wanted)
+        return Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
 
-    def _cf_similarity_source(self, item: int) -> _Source:
+    def _cf_similarity_source(self, item: int) -> Source:
         model = self._cf
         assert model is not None
         wanted = min(CANDIDATES, self.n_items)
@@ -499,12 +445,12 @@ class Recommender:
                 labels, _ = self._cf_index.search(np.asarray(factors[item]), wanted)
                 candidates = labels[0][labels[0] >= 0]
             else:
-                candidates = _top_indices(np.asarray(score_of(np.arange(self.n_items))), wanted)
+                candidates = top_indices(np.asarray(score_of(np.arange(self.n_items))), wanted)
         else:
             dense = np.asarray(model._similar_scores(np.array([item]))[0], dtype=np.float32)
             score_of = dense.__getitem__
-            candidates = _top_indices(dense, wanted)
-        return _Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+            candidates = top_indices(dense, wanted)
+        return Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
 
     def _item_norms(self) -> np.ndarray:
         if not hasattr(self, "_norms"):
@@ -514,18 +460,18 @@ class Recommender:
             self._norms = norms
         return self._norms
 
-    def _covis_source(self, seeds: np.ndarray, weights: np.ndarray) -> _Source:
+    def _covis_source(self, seeds: np.ndarray, weights: np.ndarray) -> Source:
         covis = self.artifacts.covis
         starts, stops = covis.indptr[seeds], covis.indptr[seeds + 1]
         lengths = stops - starts
         cells = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)])
-        return _sparse_source(
+        return sparse_source(
             covis.indices[cells].astype(np.int64),
             covis.data[cells] * np.repeat(weights, lengths),
             np.repeat(seeds, lengths),
         )
 
-    def _content_source(self, seeds: np.ndarray, weights: np.ndarray) -> _Source | None:
+    def _content_source(self, seeds: np.ndarray, weights: np.ndarray) -> Source | None:
         index, embeddings = self.artifacts.ann_index, self.artifacts.embeddings
         if index is None or embeddings is None or not len(seeds):
             return None
@@ -533,9 +479,9 @@ class Recommender:
         found = (labels >= 0) & (labels != seeds[:, None])
         contribution = np.maximum(similarity, 0.0) * weights[:, None]
         drivers = np.broadcast_to(seeds[:, None], labels.shape)
-        return _sparse_source(labels[found].astype(np.int64), contribution[found], drivers[found])
+        return sparse_source(labels[found].astype(np.int64), contribution[found], drivers[found])
 
-    def _group_source(self, codes: np.ndarray, order: tuple[np.ndarray, np.ndarray], liked: np.ndarray) -> _Source | None:
+    def _group_source(self, codes: np.ndarray, order: tuple[np.ndarray, np.ndarray], liked: np.ndarray) -> Source | None:
         """Popular items of the user's favourite groups (categories or brands), scored by
         popularity times the share of the user's liked items in the item's group."""
         liked_codes = codes[liked][codes[liked] >= 0]
@@ -551,7 +497,7 @@ class Recommender:
             item_codes = codes[items]
             return np.where(item_codes >= 0, share[np.maximum(item_codes, 0)], 0.0) * self._popularity[items]
 
-        return _Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+        return Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
 
     def _filter_pool(self, brand: str | None, category: str | None, k: int) -> np.ndarray:
         """Popular items inside the requested brand/category, so a filter never runs dry."""
@@ -590,7 +536,7 @@ class Recommender:
 
     def _blend_and_rank(
         self,
-        sources: dict[str, _Source],
+        sources: dict[str, Source],
         k: int,
         *,
         exclude: np.ndarray | None,
@@ -607,14 +553,7 @@ class Recommender:
         if mask is not None:
             keep &= mask[candidates]
         candidates = candidates[keep]
-        total = np.zeros(len(candidates), dtype=np.float32)
-        parts: dict[str, np.ndarray] = {}
-        for name, source in sources.items():
-            scores = source.on(candidates)
-            top = float(scores.max(initial=0.0))
-            if top > 0:
-                parts[name] = scores * np.float32(self.hybrid.weights.get(name, 0.0) / top)
-                total += parts[name]
+        total, parts = blend(sources, candidates, self.hybrid.weights)
         chosen = np.flatnonzero(total > 0)
         if len(chosen) > k:
             chosen = chosen[np.argpartition(-total[chosen], k - 1)[:k]]
@@ -638,7 +577,7 @@ class Recommender:
         return results
 
     def _explain(
-        self, item: int, names: tuple[str, ...], sources: dict[str, _Source]
+        self, item: int, names: tuple[str, ...], sources: dict[str, Source]
     ) -> tuple[tuple[ExternalId, ...], str]:
         drivers = {name: sources[name].driver_of(item) for name in names}
         because_idx = list(dict.fromkeys(d for d in drivers.values() if d >= 0))
