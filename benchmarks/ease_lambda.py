@@ -7,7 +7,7 @@ training interactions left out (15,422 of 40,981 items remain). The test file is
 The lambda with the best validation NDCG@20 goes into ``benchmarks/configs/gowalla.yaml``.
 
 Usage:
-    python benchmarks/ease_lambda.py [--lambdas 100,250,500,1000,2000]
+    python benchmarks/ease_lambda.py [--lambdas 25,50,100,250,500,1000,2000]
 Results: a table on stdout and ``benchmarks/results/ease_lambda.json``.
 """
 
@@ -44,7 +44,7 @@ def main(train, l2, min_items):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lambdas", default="100,250,500,1000,2000")
+    parser.add_argument("--lambdas", default="25,50,100,250,500,1000,2000")
     args = parser.parse_args()
     train = DATA / "gowalla" / "train.parquet"
     runs = {}

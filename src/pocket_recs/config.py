@@ -269,7 +269,9 @@ class ItemKNNConfig(_Config):
     degree powers): co-occurrences by heavy users and of popular items count less.
     """
 
-    neighbours: int = Field(1000, ge=1, description="Neighbours kept per item.")
+    neighbours: int = Field(
+        200, ge=1, description="Neighbours kept per item (memory grows with items x this)."
+    )
     similarity: Literal["normalized", "cosine", "bm25"] = Field(
         "normalized", description="Item-item similarity."
     )
