@@ -14,15 +14,13 @@ Results: a table on stdout and ``benchmarks/results/ease_lambda.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fit_bench import run_child, table  # noqa: E402
+from fit_bench import run_child, table, write_results
 
-RESULTS = Path(__file__).parent / "results"
 DATA = Path(os.environ.get("POCKET_RECS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MIN_ITEM_INTERACTIONS = 15
 
@@ -58,8 +56,7 @@ def main() -> None:
         [[l2, f"{r['metrics']['recall@20']:.4f}", f"{r['metrics']['ndcg@20']:.4f}",
           f"{r['metrics']['fit_seconds']:.1f}", "<-" if l2 == best else ""] for l2, r in runs.items()],
     ))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ease_lambda.json").write_text(json.dumps({"best_l2": float(best), "runs": runs}, indent=2))
+    write_results({"best_l2": float(best), "runs": runs}, "ease_lambda")
 
 
 if __name__ == "__main__":

@@ -197,9 +197,18 @@ def main(folder, n):
 """
 
 
+def write_results(results: dict[str, object], name: str) -> Path:
+    """Write ``results`` as ``benchmarks/results/<name>.json`` and say where."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nresults written to {path}")
+    return path
+
+
 def table(title: str, header: list[str], rows: list[list[object]]) -> str:
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
-    line = lambda values: "| " + " | ".join(str(v).ljust(w) for v, w in zip(values, widths, strict=True)) + " |"  # noqa: E731
+    line = lambda values: "| " + " | ".join(str(v).ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
     text = [f"\n{title}", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     text += [line(row) for row in rows]
     return "\n".join(text)
@@ -234,7 +243,7 @@ def bench_sizes(sizes: list[tuple[int, int]], work: Path, results: dict[str, obj
             f"{cold['peak_rss_mb']:.0f}",
             f"{warm['seconds']:.1f}",
             f"{cold['artifact_mb']:.0f}",
-            SEED_000[(n_items, n_events)] if (n_items, n_events) in SEED_000 else "",
+            SEED_000.get((n_items, n_events), ""),
         ])
         print(f"  fit {n_items} items / {n_events} events: {cold['seconds']:.1f}s", flush=True)
     print(table(
@@ -308,12 +317,8 @@ def main() -> None:
             bench_10m(work, n_events, results)
         if args.only in (None, "sizes"):
             bench_sizes(sizes, work, results)
-    RESULTS.mkdir(exist_ok=True)
-    name = "fit_bench_quick.json" if args.quick else "fit_bench.json"
-    if args.only:
-        name = name.replace(".json", f"_{args.only}.json")
-    (RESULTS / name).write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nresults written to {RESULTS / name}")
+    name = "fit_bench_quick" if args.quick else "fit_bench"
+    write_results(results, f"{name}_{args.only}" if args.only else name)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Results: tables on stdout and ``benchmarks/results/hybrid_bench.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -25,9 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fit_bench import run_child, table  # noqa: E402
+from fit_bench import run_child, table, write_results
 
-RESULTS = Path(__file__).parent / "results"
 DATA = Path(os.environ.get("POCKET_RECS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 EXPERIMENT = """
@@ -91,10 +89,7 @@ def main() -> None:
                 "temporal-user", "on", str(args.trials),
             )
         report("synthetic sessions", results["synthetic"])  # type: ignore[arg-type]
-    RESULTS.mkdir(exist_ok=True)
-    name = f"hybrid_bench_{args.only}.json" if args.only else "hybrid_bench.json"
-    (RESULTS / name).write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nresults written to {RESULTS / name}")
+    write_results(results, f"hybrid_bench_{args.only}" if args.only else "hybrid_bench")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fit_bench import run_child, table  # noqa: E402
+from fit_bench import run_child, table, write_results
 
-RESULTS = Path(__file__).parent / "results"
 CONFIGS = Path(__file__).parent / "configs"
 DATA = Path(os.environ.get("POCKET_RECS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 PUBLISHED_GOWALLA = {
@@ -206,10 +205,7 @@ def main() -> None:
     for name, run in sections.items():
         if args.only in (None, name):
             run()
-    RESULTS.mkdir(exist_ok=True)
-    name = f"quality_bench_{args.only}.json" if args.only else "quality_bench.json"
-    (RESULTS / name).write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nresults written to {RESULTS / name}")
+    write_results(results, f"quality_bench_{args.only}" if args.only else "quality_bench")
 
 
 if __name__ == "__main__":

@@ -19,16 +19,12 @@ Results: a table on stdout and ``benchmarks/results/serve_bench.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fit_bench import run_child, table  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
+from fit_bench import run_child, table, write_results
 
 FIT = """
 def main(folder, users, items, events):
@@ -128,8 +124,7 @@ def main() -> None:
     ))
     print(f"resident memory after loading: {result['rss_after_load_mb']:.0f} MB; "
           f"per-user arrays: {result['per_1m_users_mb']:.0f} MB per 1M users")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serve_bench.json").write_text(json.dumps({"args": vars(args), **result}, indent=2))
+    write_results({"args": vars(args), **result}, "serve_bench")
 
 
 if __name__ == "__main__":
