@@ -23,6 +23,7 @@ demo: install
 	$(BIN)/pocket-recs fit $(DEMO_DATA)/interactions.parquet $(DEMO_DATA)/catalog.csv $(DEMO_ARTIFACTS) --overwrite
 	$(BIN)/pocket-recs recommend $(DEMO_ARTIFACTS) --similar sku-000010 --k 5
 	$(BIN)/pocket-recs recommend $(DEMO_ARTIFACTS) --popular --category Books --k 5
+	$(BIN)/pocket-recs recommend $(DEMO_ARTIFACTS) --user 17 --k 5 --explain
 
 ## test: install the test dependencies and run the whole test suite
 test: install-test
