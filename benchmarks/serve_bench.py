@@ -1,6 +1,7 @@
 """Serving benchmark: the online Recommender on a large synthetic shop.
 
-Fits the synthetic shop once (default 1,000,000 users, 100,000 items, 10,000,000 events; text
+Fits the synthetic shop once (default 3,000,000 generated users, of whom about 1M get events,
+100,000 items, 10,000,000 events; text
 embeddings off, since 100K MiniLM encodings alone take about 15 minutes here, see fit_bench),
 then measures in a fresh process:
 
@@ -98,7 +99,7 @@ def main(folder, calls):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=3_000_000)  # about 1M of them get events
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--calls", type=int, default=2_000)

@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 _ADD_CHUNKS = 20
 
 
-CF_INDEX_CONFIG = ANNConfig(backend="hnswlib", metric="ip", M=16, ef_construction=100, ef_search=400)
-"""The index over the online cf model's item factors: inner product, for top-200 lookups."""
+CF_INDEX_CONFIG = ANNConfig(backend="hnswlib", metric="ip", M=16, ef_construction=100, ef_search=100)
+"""The index over the online cf model's item factors: inner product, for top-100 lookups."""
 
 
 class AnnIndex:

@@ -30,10 +30,10 @@ class FactorModel(Model):
         """
         assert self.item_factors_ is not None
         alpha, regularization = self.fold_in_weights()
-        factors = np.asarray(self.item_factors_, dtype=np.float64)
         if self._gram is None:
+            factors = np.asarray(self.item_factors_, dtype=np.float64)
             self._gram = factors.T @ factors
-        history = factors[np.asarray(items, dtype=np.int64)]
+        history = np.asarray(self.item_factors_[np.asarray(items, dtype=np.int64)], dtype=np.float64)
         values = np.asarray(values, dtype=np.float64)
         confidence = 1.0 + alpha * np.abs(values)
         preference = (values > 0).astype(np.float64)

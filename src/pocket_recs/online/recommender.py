@@ -31,7 +31,7 @@ from pocket_recs.online.user_store import MemoryUserStore, UserState, UserStore
 
 logger = logging.getLogger(__name__)
 
-CANDIDATES = 200
+CANDIDATES = 100
 """Candidates the cf and popularity sources each propose (besides the user's seen items)."""
 GROUP_CANDIDATES = 50
 """Candidates per liked category or brand."""
@@ -338,7 +338,11 @@ class Recommender:
             row = slice(recent.indptr[user_idx], recent.indptr[user_idx + 1])
             ranks = np.argsort(recent.data[row], kind="stable")
             recent_parts.append(recent.indices[row][ranks].astype(np.int64))
-        if items_parts:
+        if len(items_parts) == 1 and state is None:
+            # One training row: its items are already sorted and distinct, and so is its recency.
+            items, values = items_parts[0], values_parts[0]
+            recent = recent_parts[0][: self.hybrid.recent_items]
+        elif items_parts:
             items, inverse = np.unique(np.concatenate(items_parts), return_inverse=True)
             values = np.bincount(inverse, np.concatenate(values_parts), minlength=len(items)).astype(np.float32)
             ordered = np.concatenate(recent_parts)
@@ -429,7 +433,7 @@ class Recommender:
                 dense = model.score_history(profile.items, profile.values)
             score_of = dense.__getitem__
             candidates = top_indices(dense, wanted)
-        return Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+        return Source(candidates, np.zeros(0, np.float32), score_of=score_of)
 
     def _cf_similarity_source(self, item: int) -> Source:
         model = self._cf
@@ -450,7 +454,7 @@ class Recommender:
             dense = np.asarray(model._similar_scores(np.array([item]))[0], dtype=np.float32)
             score_of = dense.__getitem__
             candidates = top_indices(dense, wanted)
-        return Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+        return Source(candidates, np.zeros(0, np.float32), score_of=score_of)
 
     def _item_norms(self) -> np.ndarray:
         if not hasattr(self, "_norms"):
@@ -464,7 +468,7 @@ class Recommender:
         covis = self.artifacts.covis
         starts, stops = covis.indptr[seeds], covis.indptr[seeds + 1]
         lengths = stops - starts
-        cells = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)])
+        cells = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         return sparse_source(
             covis.indices[cells].astype(np.int64),
             covis.data[cells] * np.repeat(weights, lengths),
@@ -487,7 +491,7 @@ class Recommender:
         liked_codes = codes[liked][codes[liked] >= 0]
         if not len(liked_codes):
             return None
-        share = np.bincount(liked_codes, minlength=int(codes.max()) + 1) / len(liked_codes)
+        share = np.bincount(liked_codes, minlength=len(order[1]) - 1) / len(liked_codes)
         sorted_items, starts = order
         favourites = np.argsort(-share, kind="stable")[:LIKED_GROUPS]
         favourites = favourites[share[favourites] > 0]
@@ -497,7 +501,7 @@ class Recommender:
             item_codes = codes[items]
             return np.where(item_codes >= 0, share[np.maximum(item_codes, 0)], 0.0) * self._popularity[items]
 
-        return Source(np.unique(candidates), np.zeros(0, np.float32), score_of=score_of)
+        return Source(candidates, np.zeros(0, np.float32), score_of=score_of)
 
     def _filter_pool(self, brand: str | None, category: str | None, k: int) -> np.ndarray:
         """Popular items inside the requested brand/category, so a filter never runs dry."""
@@ -549,7 +553,9 @@ class Recommender:
         candidates = np.unique(np.concatenate(parts_of)) if parts_of else np.zeros(0, np.int64)
         keep = np.ones(len(candidates), dtype=bool)
         if exclude is not None and len(exclude):
-            keep &= ~np.isin(candidates, exclude)
+            excluded = np.sort(exclude)
+            position = np.minimum(np.searchsorted(excluded, candidates), len(excluded) - 1)
+            keep &= excluded[position] != candidates
         if mask is not None:
             keep &= mask[candidates]
         candidates = candidates[keep]

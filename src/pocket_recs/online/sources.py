@@ -16,7 +16,7 @@ import numpy as np
 class Source:
     """The candidates one source proposes, and how it scores any item."""
 
-    items: np.ndarray  # int64 (m,) sorted, distinct
+    items: np.ndarray  # int64 (m,) distinct; sorted when ``score_of`` is None
     scores: np.ndarray  # float32 (m,)
     drivers: np.ndarray | None = None  # int64 (m,): the history item behind each score
     score_of: Callable[[np.ndarray], np.ndarray] | None = None  # exact scores of any items
