@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -86,7 +86,7 @@ class _Config(BaseModel):
             return super().model_validate(obj, *args, **kwargs)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self:
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """Return a copy with ``update`` applied; the result is validated like a new config."""
         merged = self.model_dump()
         merged.update(update or {})

@@ -6,7 +6,7 @@ import json
 import logging
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ class Artifacts:
     @cached_property
     def popularity(self) -> np.ndarray:
         """float32 (n_items,): time-decayed popularity of every item."""
-        return np.load(self._file(names.POPULARITY), mmap_mode="r")
+        return cast(np.ndarray, np.load(self._file(names.POPULARITY), mmap_mode="r"))
 
     @cached_property
     def brand_pop(self) -> pd.DataFrame:
@@ -113,7 +113,7 @@ class Artifacts:
         """float32 (n_items, dim) text embeddings, or None when the fit computed none."""
         if not self.has(names.EMBEDDINGS):
             return None
-        return np.load(self._file(names.EMBEDDINGS), mmap_mode="r")
+        return cast(np.ndarray, np.load(self._file(names.EMBEDDINGS), mmap_mode="r"))
 
     @cached_property
     def ann_index(self) -> AnnIndex | None:

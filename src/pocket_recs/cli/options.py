@@ -70,7 +70,7 @@ def config_flags(model: type[BaseModel] = RecommenderConfig, prefix: tuple[str, 
 
 def with_config_flags(
     command: Callable[..., Any] | None = None, *, skip: tuple[str, ...] = ()
-) -> Any:
+) -> Callable[..., Any]:
     """Give ``command`` one option per config field; it receives them as ``config_overrides``.
 
     The wrapped command must accept a keyword argument ``config_overrides: dict``. Fields named
@@ -83,6 +83,7 @@ def with_config_flags(
     params = [p for p in signature.parameters.values() if p.name != "config_overrides"]
     for flag in flags:
         python_type = _scalar_type(flag.annotation)
+        assert python_type is not None  # config_flags() skips fields without a flag type
         if python_type is bool:
             name = flag.flag[2:]
             option = typer.Option(None, f"--{name}/--no-{name}", help=flag.help, rich_help_panel="Config")

@@ -59,7 +59,8 @@ class TerminalProgress(Progress):
                 f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                 for key, value in info.items()
             )
-            self._bar.update(self._task, advance=amount, **({"info": text} if info else {}))
+            fields: dict[str, Any] = {"info": text} if info else {}
+            self._bar.update(self._task, advance=amount, **fields)
 
     def finish(self) -> None:
         if self._task is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -107,7 +107,7 @@ class IdMap:
                 f"{count} unknown {self.kind}_id values (first: {first!r}); "
                 f"not among the {len(self)} known {self.kind}s"
             )
-        return positions
+        return cast(np.ndarray, positions)
 
     def to_id(self, index: int) -> ExternalId:
         """The external id at one internal index, as a plain Python int or str."""

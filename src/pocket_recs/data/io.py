@@ -11,6 +11,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -167,7 +168,7 @@ def _timestamps_ms(table: pa.Table, unit: str, path: Path) -> np.ndarray:
     array = table[column].combine_chunks()
     if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
         _check_not_null(table, column, path)
-        return pc.cast(pc.cast(array, pa.timestamp("ms")), pa.int64()).to_numpy()
+        return cast(np.ndarray, pc.cast(pc.cast(array, pa.timestamp("ms")), pa.int64()).to_numpy())
     if not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
         raise _fail(
             path,
@@ -201,7 +202,7 @@ def _timestamps_ms(table: pa.Table, unit: str, path: Path) -> np.ndarray:
                 f"convert the column or pass --timestamp-unit {detected} "
                 f"(timestamp_unit: {detected} in the config)",
             )
-        return values.astype(np.int64)
+        return cast(np.ndarray, values.astype(np.int64))
     converted = np.rint(values * _UNIT_TO_MS[unit]).astype(np.int64)
     converted_median = median * _UNIT_TO_MS[unit]
     if converted_median >= _MICROSECONDS_FROM or (
@@ -212,7 +213,7 @@ def _timestamps_ms(table: pa.Table, unit: str, path: Path) -> np.ndarray:
             f"column {column!r} read as {_UNIT_WORDS[unit]} gives implausible dates "
             f"(median {converted_median:.4g} ms); check timestamp_unit",
         )
-    return converted
+    return cast(np.ndarray, converted)
 
 
 def _event_codes(table: pa.Table, event_names: tuple[str, ...], path: Path) -> np.ndarray:
@@ -237,7 +238,7 @@ def _event_codes(table: pa.Table, event_names: tuple[str, ...], path: Path) -> n
             f"known types: {', '.join(event_names)}; add them to event_weights in the config "
             "(event types are case-sensitive)",
         )
-    return codes.astype(np.int8)
+    return cast(np.ndarray, codes.astype(np.int8))
 
 
 def _values(table: pa.Table, path: Path) -> np.ndarray | None:
@@ -251,7 +252,9 @@ def _values(table: pa.Table, path: Path) -> np.ndarray | None:
             f"column {schema.VALUE!r} is not numeric (type {array.type}, e.g. {_row_text(table, 0)}); "
             "expected a rating or quantity, or no value column",
         )
-    return array.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
+    return cast(
+        np.ndarray, array.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,9 @@ def _brand_names(count: int, rng: np.random.Generator) -> np.ndarray:
     # Make names unique by numbering repeats.
     frame = pd.Series(names)
     repeat = frame.groupby(frame).cumcount()
-    return np.where(repeat > 0, frame + " " + (repeat + 1).astype(str), frame).astype(object)
+    return cast(
+        np.ndarray, np.where(repeat > 0, frame + " " + (repeat + 1).astype(str), frame).astype(object)
+    )
 
 
 def _group_cumsum(values: np.ndarray, group_starts: np.ndarray) -> np.ndarray:
@@ -140,7 +143,7 @@ def _group_cumsum(values: np.ndarray, group_starts: np.ndarray) -> np.ndarray:
     total = np.cumsum(values)
     lengths = np.diff(np.append(group_starts, len(values)))
     before = np.where(group_starts > 0, total[group_starts - 1], 0)
-    return total - np.repeat(before, lengths)
+    return cast(np.ndarray, total - np.repeat(before, lengths))
 
 
 def make_catalog(n_items: int, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -346,4 +349,4 @@ def _search_within_groups(
     shift = groups * (cumulative.max() + 1.0)
     position = np.searchsorted(lifted, targets + shift, side="right")
     local = position - group_starts[groups]
-    return np.minimum(local, group_sizes[groups] - 1)
+    return cast(np.ndarray, np.minimum(local, group_sizes[groups] - 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -54,7 +55,7 @@ class Interactions:
     def event_weight_array(self, event_weights: dict[str, float]) -> np.ndarray:
         """float32 (n,): the weight of each event's type (1 for a type the mapping lacks)."""
         lookup = np.array([event_weights.get(name, 1.0) for name in self.event_names], np.float32)
-        return lookup[self.event_idx]
+        return cast(np.ndarray, lookup[self.event_idx])
 
     def select(self, rows: np.ndarray) -> Interactions:
         """A log holding only ``rows`` (a boolean mask or positions), with the same id maps."""
@@ -106,7 +107,7 @@ class Catalog:
 
     def column(self, name: str) -> np.ndarray:
         """One text column as an object array of str, aligned with the item index."""
-        return self.frame[name].to_numpy(dtype=object)
+        return cast(np.ndarray, self.frame[name].to_numpy(dtype=object))
 
     def titles(self) -> np.ndarray:
         """Item titles aligned with the item index."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -62,10 +63,12 @@ class AnnIndex:
             return
         import faiss
 
+        native = cast("faiss.Index", self._native)
         if self.config.index_type == "HNSW":
-            faiss.downcast_index(self._native).hnsw.efSearch = ef_search
+            # downcast_index returns the concrete class; faiss's stub only promises an Index.
+            cast("faiss.IndexHNSW", faiss.downcast_index(native)).hnsw.efSearch = ef_search
         elif self.config.index_type == "IVF":
-            faiss.extract_index_ivf(self._native).nprobe = self.config.nprobe
+            faiss.extract_index_ivf(native).nprobe = self.config.nprobe
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest stored vectors of each query.
@@ -97,7 +100,7 @@ class AnnIndex:
         else:
             import faiss
 
-            faiss.write_index(self._native, str(path))
+            faiss.write_index(cast("faiss.Index", self._native), str(path))
 
     @classmethod
     def load(cls, path: str | Path, config: ANNConfig, *, dim: int, size: int) -> AnnIndex:
@@ -135,6 +138,7 @@ def _build_faiss(vectors: np.ndarray, config: ANNConfig, task: Progress) -> obje
 
     n, dim = vectors.shape
     metric = faiss.METRIC_INNER_PRODUCT if config.metric == "ip" else faiss.METRIC_L2
+    index: faiss.Index
     if config.index_type == "Flat":
         index = (
             faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, metric)
@@ -142,25 +146,32 @@ def _build_faiss(vectors: np.ndarray, config: ANNConfig, task: Progress) -> obje
             else faiss.IndexFlat(dim, metric)
         )
     elif config.index_type == "HNSW":
+        hnsw_index: faiss.IndexHNSW
         if config.use_quantization:
-            index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, config.M, metric)
+            # faiss's stub wants a ScalarQuantizer; the constructor takes the QT_* quantizer type.
+            hnsw_index = faiss.IndexHNSWSQ(
+                dim, faiss.ScalarQuantizer.QT_8bit, config.M, metric  # type: ignore[arg-type]
+            )
         else:
-            index = faiss.IndexHNSWFlat(dim, config.M, metric)
-        index.hnsw.efConstruction = config.ef_construction
+            hnsw_index = faiss.IndexHNSWFlat(dim, config.M, metric)
+        hnsw_index.hnsw.efConstruction = config.ef_construction
+        index = hnsw_index
     else:
         # faiss wants about 39 training points per cluster.
         nlist = max(1, min(config.nlist, n // 39))
         if nlist != config.nlist:
             logger.info("ann: IVF nlist lowered from %d to %d for %d vectors", config.nlist, nlist, n)
         quantizer = faiss.IndexFlat(dim, metric)
+        ivf_index: faiss.IndexIVF
         if config.use_quantization:
             sub_quantizers = next(m for m in (48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1) if dim % m == 0)
             bits = 8 if n >= 256 * 39 else 4
-            index = faiss.IndexIVFPQ(quantizer, dim, nlist, sub_quantizers, bits, metric)
+            ivf_index = faiss.IndexIVFPQ(quantizer, dim, nlist, sub_quantizers, bits, metric)
         else:
-            index = faiss.IndexIVFFlat(quantizer, dim, nlist, metric)
-        index.train(vectors)
-        index.nprobe = config.nprobe
+            ivf_index = faiss.IndexIVFFlat(quantizer, dim, nlist, metric)
+        ivf_index.train(vectors)
+        ivf_index.nprobe = config.nprobe
+        index = ivf_index
     if hasattr(index, "is_trained") and not index.is_trained:
         index.train(vectors)
     for chunk in np.array_split(np.arange(n), min(_ADD_CHUNKS, max(n, 1))):

@@ -113,12 +113,12 @@ class Model(ABC):
     @property
     def n_users(self) -> int:
         """Rows of the training matrix."""
-        return self._fitted().shape[0]
+        return int(self._fitted().shape[0])
 
     @property
     def n_items(self) -> int:
         """Columns of the training matrix."""
-        return self._fitted().shape[1]
+        return int(self._fitted().shape[1])
 
     def _fitted(self) -> sp.csr_array:
         if self.user_items_ is None:

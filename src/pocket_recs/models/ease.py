@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -161,7 +162,7 @@ class EASEModel(Model):
         position = np.minimum(position, len(self.active_items_) - 1)
         known = self.active_items_[position] == items
         scores = np.asarray(values, dtype=np.float32)[known] @ self.weights_[position[known]]
-        return self._expand(scores[None, :], 1)[0]
+        return cast(np.ndarray, self._expand(scores[None, :], 1)[0])
 
     def _similar_scores(self, item_idx: np.ndarray) -> np.ndarray:
         assert self.weights_ is not None and self.active_items_ is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from pocket_recs.models.base import Model
@@ -48,14 +50,14 @@ class FactorModel(Model):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         assert self.user_factors_ is not None and self.item_factors_ is not None
-        return self.user_factors_[user_idx] @ self.item_factors_.T
+        return cast(np.ndarray, self.user_factors_[user_idx] @ self.item_factors_.T)
 
     def _similar_scores(self, item_idx: np.ndarray) -> np.ndarray:
         assert self.item_factors_ is not None
         norms = np.linalg.norm(self.item_factors_, axis=1)
         norms[norms == 0] = 1.0
         unit = self.item_factors_ / norms[:, None]
-        return unit[item_idx] @ unit.T
+        return cast(np.ndarray, unit[item_idx] @ unit.T)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         assert self.user_factors_ is not None and self.item_factors_ is not None

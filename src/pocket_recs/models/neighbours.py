@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -97,11 +98,11 @@ class ItemKNNModel(Model):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         assert self.similarity_ is not None
-        return (self._fitted()[user_idx] @ self.similarity_).toarray()
+        return cast(np.ndarray, (self._fitted()[user_idx] @ self.similarity_).toarray())
 
     def _similar_scores(self, item_idx: np.ndarray) -> np.ndarray:
         assert self.similarity_ is not None
-        return self.similarity_[item_idx].toarray()
+        return cast(np.ndarray, self.similarity_[item_idx].toarray())
 
     def score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
         assert self.similarity_ is not None
@@ -139,7 +140,7 @@ class UserKNNModel(Model):
         assert self.similarity_ is not None
         matrix = self._fitted()
         positive = sp.csr_array(matrix.multiply(matrix > 0))
-        return (self.similarity_[user_idx] @ positive).toarray()
+        return cast(np.ndarray, (self.similarity_[user_idx] @ positive).toarray())
 
     def _similar_scores(self, item_idx: np.ndarray) -> np.ndarray:
         matrix = self._fitted()
@@ -147,7 +148,7 @@ class UserKNNModel(Model):
         norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=0))).ravel()
         norms[norms == 0] = 1.0
         overlap = (columns[:, item_idx].T @ columns).toarray()
-        return overlap / norms[item_idx][:, None] / norms[None, :]
+        return cast(np.ndarray, overlap / norms[item_idx][:, None] / norms[None, :])
 
     def _arrays(self) -> dict[str, np.ndarray]:
         assert self.similarity_ is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -98,7 +100,7 @@ class CategoryPopularityModel(PopularityModel):
         totals = share.sum(axis=1, keepdims=True)
         share = np.divide(share, totals, out=np.zeros_like(share), where=totals > 0)
         popularity = self.item_scores_ / max(float(self.item_scores_.max()), 1e-12)
-        return share[:, self.item_groups_ + 1] * popularity + 1e-3 * popularity
+        return cast(np.ndarray, share[:, self.item_groups_ + 1] * popularity + 1e-3 * popularity)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         assert self.item_groups_ is not None

@@ -6,7 +6,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -127,7 +127,7 @@ class TextEncoder:
             embedding = self._model(features)["sentence_embedding"]
             if self.config.normalize:
                 embedding = torch.nn.functional.normalize(embedding, dim=1)
-        return embedding.float().cpu().numpy()
+        return cast(np.ndarray, embedding.float().cpu().numpy())
 
 
 def _one_torch_thread() -> None:

@@ -100,7 +100,7 @@ def _catalog_for(
 ) -> Catalog:
     """The catalog to read ``column`` from: given, or ``catalog.*`` beside the interactions file."""
     if catalog is not None:
-        found = as_catalog(catalog)
+        return as_catalog(catalog)
     else:
         found = None
         if isinstance(interactions, (str, Path)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ def item_categories(catalog: Catalog | None, n_items: int) -> np.ndarray:
         return np.full(n_items, -1, dtype=np.int32)
     categories = catalog.column(schema.CATEGORY)[:n_items]
     codes, _ = pd.factorize(pd.Series(categories).replace("", None))
-    return codes.astype(np.int32)
+    return cast(np.ndarray, codes.astype(np.int32))
 
 
 def fit_context(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def predict(
         unknown = [user for user, position in zip(requested, positions, strict=True) if position < 0]
     item_ids, user_ids = recommender.artifacts.items.ids, known_users.ids
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[pa.Table]:
         with progress_task(progress, "predict", total=len(wanted) + len(unknown)) as task:
             for start in range(0, len(wanted), chunk):
                 users = wanted[start : start + chunk]
@@ -127,7 +128,7 @@ def predict_similar(
     recommender = Recommender(artifacts_dir)
     item_ids = recommender.artifacts.items.ids.tolist()
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[pa.Table]:
         with progress_task(progress, "similar items", total=len(item_ids)) as task:
             for start in range(0, len(item_ids), chunk):
                 rows: dict[str, list[object]] = {

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -375,7 +376,7 @@ class Recommender:
         norm = float(np.linalg.norm(vector))
         if norm > self._max_norm:
             vector = vector * (self._max_norm / norm)
-        return vector.astype(np.float32)
+        return cast(np.ndarray, vector.astype(np.float32))
 
     def _sources(self, profile: _Profile) -> dict[str, Source]:
         weights = self.hybrid.weights
@@ -461,7 +462,7 @@ class Recommender:
             assert isinstance(self._cf, FactorModel) and self._cf.item_factors_ is not None
             norms = np.linalg.norm(self._cf.item_factors_, axis=1)
             norms[norms == 0] = 1.0
-            self._norms = norms
+            self._norms: np.ndarray = norms
         return self._norms
 
     def _covis_source(self, seeds: np.ndarray, weights: np.ndarray) -> Source:
@@ -499,7 +500,10 @@ class Recommender:
 
         def score_of(items: np.ndarray) -> np.ndarray:
             item_codes = codes[items]
-            return np.where(item_codes >= 0, share[np.maximum(item_codes, 0)], 0.0) * self._popularity[items]
+            return cast(
+                np.ndarray,
+                np.where(item_codes >= 0, share[np.maximum(item_codes, 0)], 0.0) * self._popularity[items],
+            )
 
         return Source(candidates, np.zeros(0, np.float32), score_of=score_of)
 
@@ -512,7 +516,7 @@ class Recommender:
         group = int(np.flatnonzero(np.asarray(values, dtype=object) == wanted)[0])
         sorted_items, starts = order
         members = sorted_items[starts[group] : starts[group + 1]]
-        return members[mask[members]][: CANDIDATES + k]
+        return cast(np.ndarray, members[mask[members]][: CANDIDATES + k])
 
     def _recommend(
         self,
@@ -554,8 +558,8 @@ class Recommender:
         keep = np.ones(len(candidates), dtype=bool)
         if exclude is not None and len(exclude):
             excluded = np.sort(exclude)
-            position = np.minimum(np.searchsorted(excluded, candidates), len(excluded) - 1)
-            keep &= excluded[position] != candidates
+            insert_at = np.minimum(np.searchsorted(excluded, candidates), len(excluded) - 1)
+            keep &= excluded[insert_at] != candidates
         if mask is not None:
             keep &= mask[candidates]
         candidates = candidates[keep]
