@@ -62,7 +62,10 @@ class TextEncoder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # Progress belongs to the caller's Progress; transformers would draw its own bar.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # untyped in transformers
         self._model = SentenceTransformer(str(self.model_path), device=config.device)
         self._model.max_seq_length = config.max_seq_length
         self._model.eval()
