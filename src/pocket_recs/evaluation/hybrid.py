@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pocket_recs.artifacts.loader import load_artifacts
 from pocket_recs.config import HYBRID_SOURCES, HybridConfig, RecommenderConfig
 from pocket_recs.data.io import write_table
 from pocket_recs.errors import ConfigError
@@ -76,7 +77,7 @@ def judge(
     interactions = write_table(train_log.to_frame(), folder / "interactions.parquet")
     artifacts = fit(interactions, catalog_path, folder / "artifacts", config, overwrite=True, progress=progress)
     user_ids = train_log.users.ids[prepared.users].tolist()
-    item_ids = Recommender(artifacts).artifacts.items.ids
+    item_ids = load_artifacts(artifacts, verify=False).items.ids
     if not np.array_equal(item_ids, train_log.items.ids):
         raise ConfigError("the artifacts' item index differs from the split's; use the same catalog")
     return HybridJudge(artifacts, user_ids, prepared.relevant[prepared.users], config)
@@ -106,7 +107,6 @@ def tune_hybrid(
         weights = {name: trial.suggest_float(name, 0.0, 1.0) for name in sources}
         value = validation.metrics(base.model_copy(update={"weights": weights}), (k,))[metric]
         history.append({"trial": trial.number, **weights, metric: value})
-        task.advance(1)
         return value
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -116,8 +116,9 @@ def tune_hybrid(
     study.enqueue_trial({name: base.weights.get(name, 0.0) for name in sources})
     for alone in sources:
         study.enqueue_trial({name: float(name == alone) for name in sources})
-    with progress_task(progress, "tune hybrid", total=max(trials, len(sources) + 1)) as task:
-        study.optimize(objective, n_trials=max(trials, len(sources) + 1))
+    n_trials = max(trials, len(sources) + 1)
+    with progress_task(progress, "tune hybrid", total=n_trials) as task:
+        study.optimize(objective, n_trials=n_trials, callbacks=[lambda *_: task.advance(1)])
     best = base.model_copy(update={"weights": {name: study.best_params[name] for name in sources}})
     return best, float(study.best_value), history
 

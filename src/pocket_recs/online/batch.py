@@ -63,7 +63,7 @@ def predict(
         DataValidationError: ``users_path`` has no ``user_id`` column.
     """
     recommender = Recommender(artifacts_dir)
-    model = recommender._cf
+    model = recommender.cf_model
     if model is None:
         raise ConfigError(
             f"{artifacts_dir}: no personalised model to predict with; fit with one of the models "

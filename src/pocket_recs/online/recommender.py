@@ -132,6 +132,11 @@ class Recommender:
         self._max_norm = self._default_max_norm()
 
     @property
+    def cf_model(self) -> Model | None:
+        """The model behind the cf source (``cf_name``), None when the artifacts hold none."""
+        return self._cf
+
+    @property
     def n_items(self) -> int:
         """Items the artifacts know."""
         return len(self._titles)
@@ -320,9 +325,12 @@ class Recommender:
             return float(self.event_weights[feedback])
         return float(feedback)
 
+    def _user_index(self, user_id: ExternalId) -> int | None:
+        """The user's row in the training matrix, None for users the artifacts do not know."""
+        return self.artifacts.users.to_index(user_id) if user_id in self.artifacts.users else None
+
     def _user_profile(self, user_id: ExternalId) -> _Profile:
-        user_idx = self.artifacts.users.to_index(user_id) if user_id in self.artifacts.users else None
-        return self._profile(user_idx, self.store.get(str(user_id)))
+        return self._profile(self._user_index(user_id), self.store.get(str(user_id)))
 
     def _profile(self, user_idx: int | None, state: UserState | None) -> _Profile:
         items_parts, values_parts, recent_parts = [], [], []
@@ -360,9 +368,7 @@ class Recommender:
     ) -> np.ndarray:
         model = self._cf
         assert isinstance(model, FactorModel) and model.item_factors_ is not None
-        profile = self._profile(
-            self.artifacts.users.to_index(user_id) if user_id in self.artifacts.users else None, state
-        )
+        profile = self._profile(self._user_index(user_id), state)
         if self.online.update_rule == "fold-in":
             return model.user_vector(profile.items, profile.values)
         # seed 003's rule: u <- u + eta * p * m, the norm clipped.
@@ -510,11 +516,11 @@ class Recommender:
     def _filter_pool(self, brand: str | None, category: str | None, k: int) -> np.ndarray:
         """Popular items inside the requested brand/category, so a filter never runs dry."""
         mask = self._filter_mask(brand, category)
-        order = self._category_order if category is not None else self._brand_order
-        wanted = category if category is not None else brand
-        values = self._categories if category is not None else self._brands
-        group = int(np.flatnonzero(np.asarray(values, dtype=object) == wanted)[0])
-        sorted_items, starts = order
+        if category is not None:
+            (sorted_items, starts), group = self._category_order, self._group_code("category", category)
+        else:
+            assert brand is not None
+            (sorted_items, starts), group = self._brand_order, self._group_code("brand", brand)
         members = sorted_items[starts[group] : starts[group + 1]]
         return cast(np.ndarray, members[mask[members]][: CANDIDATES + k])
 
@@ -609,16 +615,24 @@ class Recommender:
                 phrases.append("popular right now")
         return because, "; ".join(phrases)
 
+    def _group_code(self, label: str, wanted: str) -> int:
+        """The code of brand or category ``wanted``.
+
+        Raises:
+            UnknownIdError: no item has it.
+        """
+        values = self._brands if label == "brand" else self._categories
+        matches = np.flatnonzero(np.asarray(values, dtype=object) == wanted)
+        if not len(matches):
+            raise UnknownIdError(f"unknown {label} {wanted!r}: no item has it")
+        return int(matches[0])
+
     def _filter_mask(self, brand: str | None, category: str | None) -> np.ndarray:
         mask = np.ones(self.n_items, dtype=bool)
-        for label, values, wanted in (("brand", self._brands, brand), ("category", self._categories, category)):
-            if wanted is None:
-                continue
-            codes = self._brand_codes if label == "brand" else self._category_codes
-            matches = np.flatnonzero(np.asarray(values, dtype=object) == wanted)
-            if not len(matches):
-                raise UnknownIdError(f"unknown {label} {wanted!r}: no item has it")
-            mask &= codes == matches[0]
+        if brand is not None:
+            mask &= self._brand_codes == self._group_code("brand", brand)
+        if category is not None:
+            mask &= self._category_codes == self._group_code("category", category)
         return mask
 
     def _row(self, matrix: object, item: int) -> np.ndarray:
