@@ -409,13 +409,12 @@ class RecommenderConfig(_Config):
         return self
 
 
-def load_config(path: str | Path) -> RecommenderConfig:
-    """Read a ``RecommenderConfig`` from a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file.
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML (``.yaml``/``.yml``) or TOML (``.toml``) settings file.
 
     Raises:
-        ConfigError: the file is missing, unparsable, or holds an invalid value.
+        ConfigError: the file is missing, unparsable, or not a mapping.
     """
-    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -431,6 +430,17 @@ def load_config(path: str | Path) -> RecommenderConfig:
         raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config sections, found {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path) -> RecommenderConfig:
+    """Read a ``RecommenderConfig`` from a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file.
+
+    Raises:
+        ConfigError: the file is missing, unparsable, or holds an invalid value.
+    """
+    path = Path(path)
+    data = read_mapping(path)
     try:
         return RecommenderConfig.model_validate(data)
     except ConfigError as err:

@@ -200,6 +200,19 @@ class ArtifactStore:
             self.promote(version)
         return version
 
+    def remove(self, version: str) -> None:
+        """Delete a version that is not current (e.g. one whose job was cancelled).
+
+        Raises:
+            ArtifactError: no such version, or it is the current one.
+        """
+        folder = self.path(version)
+        with self._lock():
+            if self.current() == version:
+                raise ArtifactError(f"{self.root}: {version} is current; promote another version first")
+            shutil.rmtree(folder)
+        logger.info("versions: removed %s from %s", version, self.root)
+
     @contextlib.contextmanager
     def _staging(self) -> Iterator[Path]:
         """A scratch folder inside the store (same file system, so renames are atomic)."""

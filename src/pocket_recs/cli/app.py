@@ -1,4 +1,5 @@
-"""The ``pocket-recs`` command: ``sample-data``, ``fit``, ``info``, ``recommend``."""
+"""The ``pocket-recs`` command: ``sample-data``, ``fit``, ``info``, ``recommend``, ``evaluate``,
+``serve``, ``worker`` and more."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.logging import RichHandler
 
 from pocket_recs.cli.options import build_config, with_config_flags
 from pocket_recs.cli.render import TerminalProgress, console, err_console, print_json, print_table
+from pocket_recs.cli.service import serve, users_app, worker
 from pocket_recs.cli.versions import versions_app
 from pocket_recs.errors import PocketRecsError
 
@@ -23,6 +25,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(versions_app, name="versions")
+app.add_typer(users_app, name="users")
+app.command("serve")(serve)
+app.command("worker")(worker)
 
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
@@ -48,14 +53,10 @@ def sample_data(
     quiet: Quiet = False,
 ) -> None:
     """Write a synthetic shop (catalog and interaction log) for demos and tests."""
-    from pocket_recs.data.io import write_table
-    from pocket_recs.data.synthetic import generate
+    from pocket_recs.data.io import write_sample_data
 
     setup_logging(verbose, quiet)
-    data = generate(users, items, events, seed=seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_table(data.interactions, out_dir / "interactions.parquet")
-    write_table(data.catalog, out_dir / "catalog.csv")
+    write_sample_data(out_dir, users, items, events, seed=seed)
     console.print(
         f"wrote {events} interactions to {out_dir / 'interactions.parquet'} "
         f"and {items} items to {out_dir / 'catalog.csv'}"

@@ -475,6 +475,18 @@ PAIR_EVENT = "interaction"
 """Event name given to rows of files that have only user and item columns."""
 
 
+def write_sample_data(out_dir: str | Path, users: int, items: int, events: int, *, seed: int = 0) -> Path:
+    """Generate the synthetic shop and write ``interactions.parquet`` and ``catalog.csv`` to ``out_dir``."""
+    from pocket_recs.data.synthetic import generate
+
+    out_dir = Path(out_dir)
+    data = generate(users, items, events, seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(data.interactions, out_dir / "interactions.parquet")
+    write_table(data.catalog, out_dir / "catalog.csv")
+    return out_dir
+
+
 def read_pairs(
     paths: list[str | Path], *, users: IdMap | None = None, items: IdMap | None = None
 ) -> list[Interactions]:

@@ -248,6 +248,16 @@ class Recommender:
         keep = (items[0] >= 0) & (scores[0] > 0)
         return self._results(items[0][keep], scores[0][keep], [("userknn",)] * int(keep.sum()))
 
+    def history(self, user_id: ExternalId, k: int = 20) -> list[Recommendation]:
+        """A user's items, most recent first (training events and online updates), with the
+        user's summed preference as score; empty for a user never seen."""
+        profile = self._user_profile(user_id)
+        values = dict(zip(profile.items.tolist(), profile.values.tolist(), strict=True))
+        ordered = list(dict.fromkeys([*profile.recent.tolist(), *profile.items.tolist()]))[:k]
+        items = np.array(ordered, dtype=np.int64)
+        scores = np.array([values[item] for item in ordered], dtype=np.float32)
+        return self._results(items, scores, [("history",)] * len(ordered))
+
     def popular(
         self, k: int = 10, *, brand: str | None = None, category: str | None = None
     ) -> list[Recommendation]:

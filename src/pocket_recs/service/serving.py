@@ -1,0 +1,66 @@
+"""The model version the web process serves, swapped in when another version is promoted."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from pocket_recs.artifacts.versions import ArtifactStore
+from pocket_recs.errors import ArtifactError
+from pocket_recs.online.handle import RecommenderHandle
+from pocket_recs.online.recommender import Recommender
+from pocket_recs.online.user_store import RedisUserStore
+from pocket_recs.service.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+class Serving:
+    """Opens the store's current version on first use and watches for promotions."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.store = ArtifactStore(settings.artifacts)
+        self._handle: RecommenderHandle | None = None
+        self._lock = threading.Lock()
+
+    def recommender(self) -> Recommender:
+        """The live ``Recommender``.
+
+        Raises:
+            ArtifactError: no version has been promoted yet (answered with 503).
+        """
+        handle = self._handle
+        if handle is None:
+            with self._lock:
+                if self._handle is None:
+                    if self.store.current() is None:
+                        raise ArtifactError(
+                            "no model version is being served yet; complete a training job "
+                            "(POST /api/jobs) or promote a version (POST /api/models/{version}/promote)"
+                        )
+                    self._handle = RecommenderHandle(
+                        self.store, watch=True, check_interval_s=self.settings.watch_interval_s,
+                        user_store_factory=self._user_store_factory(),
+                    )
+                handle = self._handle
+        return handle.recommender
+
+    def version(self) -> str | None:
+        """The version being served, or None."""
+        return None if self._handle is None else self._handle.version
+
+    def refresh(self) -> None:
+        """Swap in the current version now (after a promotion made by this process)."""
+        if self._handle is not None:
+            self._handle.refresh()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def _user_store_factory(self):  # type: ignore[no-untyped-def]
+        url = self.settings.redis_url
+        if url is None:
+            return None
+        return lambda version: RedisUserStore(url, prefix=f"pocket-recs:{self.store.root.name}:{version}:user:")
