@@ -73,7 +73,7 @@ def model_settings(model_type: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def job_config(model_type: str, params: dict[str, Any], *, settings: ServiceSettings | None = None) -> RecommenderConfig:
+def job_config(model_type: str, params: dict[str, Any]) -> RecommenderConfig:
     """The ``RecommenderConfig`` of a job: ``model_type`` with ``params`` in its section.
 
     Raises:
@@ -92,8 +92,6 @@ def job_config(model_type: str, params: dict[str, Any], *, settings: ServiceSett
     # customers-also-bought needs userknn beside the job's model.
     data["models"] = (model_type,) if model_type == "userknn" else (model_type, "userknn")
     data["hybrid"]["cf_model"] = model_type if model_type in CF_MODEL_PREFERENCE else None
-    if settings is not None:
-        data["embedding"]["cache_dir"] = str((settings.home / "embedding-cache").resolve())
     return RecommenderConfig.model_validate(data)
 
 
@@ -270,7 +268,7 @@ class JobRunner:
             self._complete(job_id, version, metrics)
 
     def _work(self, job: Job, progress: JobProgress) -> tuple[str, dict[str, Any]]:
-        config = job_config(job.model_type, job.params, settings=self.settings)
+        config = job_config(job.model_type, job.params)
         progress.enter("loading_data")
         interactions, catalog_path = dataset_files(resolve_data_path(job.data_path, self.settings.roots))
         log, catalog = load_dataset(interactions, catalog_path, config)
