@@ -71,10 +71,24 @@ def settings_for(backend: str, home: Path, data_root: Path, **extra: Any) -> Ser
     return ServiceSettings(**{**values, **extra})
 
 
+def drop_postgres_schema(url: str) -> None:
+    """Drop the schema ``fresh_postgres_schema`` made for ``url``."""
+    import sqlalchemy as sa
+
+    schema = url.rsplit("%3D", 1)[1]
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
 @pytest.fixture(params=["embedded", pytest.param("postgres-rabbitmq", marks=pytest.mark.services)])
-def service_settings(request: pytest.FixtureRequest, tmp_path: Path, data_root: Path) -> ServiceSettings:
+def service_settings(request: pytest.FixtureRequest, tmp_path: Path, data_root: Path) -> Iterator[ServiceSettings]:
     """Settings of the embedded setup and of PostgreSQL + RabbitMQ."""
-    return settings_for(request.param, tmp_path / "home", data_root)
+    settings = settings_for(request.param, tmp_path / "home", data_root)
+    yield settings
+    if settings.database_url is not None:
+        drop_postgres_schema(settings.database_url)
 
 
 @pytest.fixture

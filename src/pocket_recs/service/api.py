@@ -18,7 +18,7 @@ from pocket_recs.online.recommender import Recommendation
 from pocket_recs.service.db import Job, Schedule, User
 from pocket_recs.service.deps import DB, CurrentUser, State, check_csrf, uses_cookie
 from pocket_recs.service.jobs import JobRequest, cancel_job, job_status, model_settings, submit_job
-from pocket_recs.service.schedules import create_schedule
+from pocket_recs.service.schedules import create_schedule, remove_schedule
 from pocket_recs.service.security import authenticate, create_token, list_datasets
 
 router = APIRouter()
@@ -197,6 +197,8 @@ def list_models(user: CurrentUser, state: State, session: DB) -> list[dict[str, 
 def promote(version: Annotated[str, Path(pattern=r"^v[0-9]+$")], request: Request, user: CurrentUser, state: State,
             session: DB, _csrf: Annotated[None, Depends(check_csrf)]) -> Any:
     """Serve ``version`` (the owner of its job, or an admin)."""
+    if version not in state.serving.store.versions():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model version {version!r}; see GET /api/models")
     job = session.scalar(select(Job).where(Job.version == version))
     if not user.is_admin and (job is None or job.owner_id != user.id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"only an admin or the owner of its job may promote {version}")
@@ -210,7 +212,10 @@ def rollback(request: Request, user: CurrentUser, state: State, _csrf: Annotated
     """Serve the version promoted before the current one (admins)."""
     if not user.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may roll back")
-    version = state.serving.store.rollback()
+    try:
+        version = state.serving.store.rollback()
+    except ArtifactError as err:  # nothing earlier was promoted, or it no longer loads
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
     state.serving.refresh()
     return _back(request, {"current": version})
 
@@ -255,8 +260,7 @@ def delete_schedule(schedule_id: int, user: CurrentUser, session: DB) -> Respons
     schedule = session.get(Schedule, schedule_id)
     if schedule is None or schedule.owner_id != user.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule {schedule_id}")
-    session.delete(schedule)
-    session.commit()
+    remove_schedule(session, schedule)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pocket_recs.errors import ConfigError
-from pocket_recs.service.db import Schedule, User, utcnow
+from pocket_recs.service.db import Job, Schedule, User, utcnow
 from pocket_recs.service.jobs import JobRequest, checked_params, submit_job
 from pocket_recs.service.security import dataset_files, resolve_data_path
 from pocket_recs.service.settings import ServiceSettings
@@ -57,6 +57,13 @@ def create_schedule(
     session.add(schedule)
     session.commit()
     return schedule
+
+
+def remove_schedule(session: Session, schedule: Schedule) -> None:
+    """Delete a schedule; the jobs it started stay in the history."""
+    session.execute(update(Job).where(Job.schedule_id == schedule.id).values(schedule_id=None))
+    session.delete(schedule)
+    session.commit()
 
 
 def run_due_schedules(
