@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DATA ?= demo-data
 DEMO_ARTIFACTS ?= demo-artifacts
 
-.PHONY: demo test install install-test bench lint clean
+.PHONY: demo test install install-test browser bench lint clean serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
-install-test: $(BIN)/python
+install-test: $(BIN)/python browser
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+## browser: Debian's Chromium for the web UI's browser test (Playwright never downloads one)
+browser:
+	@test -x /usr/bin/chromium || (command -v apt-get >/dev/null && \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+		|| echo "note: /usr/bin/chromium is missing and could not be installed; the browser test will be skipped")
 
 ## demo: install, generate the synthetic shop, fit it, show the artifacts and some recommendations
 demo: install
@@ -28,6 +34,10 @@ demo: install
 ## test: install the test dependencies and run the whole test suite
 test: install-test
 	$(BIN)/python -m pytest
+
+## serve: the training service with a demo account and sample data on http://127.0.0.1:8000
+serve: install
+	$(BIN)/pocket-recs serve --demo
 
 bench: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

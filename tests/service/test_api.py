@@ -319,3 +319,23 @@ def test_stale_running_job_is_failed_after_max_attempts(client: TestClient, auth
     status = client.get(f"/training_status/{job_id}", headers=auth).json()
     assert status["status"] == "failed" and "worker stopped during training" in status["error"]
     assert ArtifactStore(state.settings.artifacts).current() == "v1"
+
+
+@pytest.mark.services
+def test_two_web_processes_share_online_state_through_redis(tmp_path: Path, data_root: Path) -> None:
+    from tests.service.conftest import REDIS_URL, require_services
+
+    require_services(6379)
+    home = tmp_path / "home"
+    with TestClient(create_app(settings_for("embedded", home, data_root))) as first:
+        auth = add_user(first)
+        wait_until_final(first, auth, start_job(first, auth))
+    # Two apps over the same home and Redis stand for two web processes behind a load balancer.
+    settings = settings_for("embedded", home, data_root, redis_url=REDIS_URL, in_process_worker=False)
+    with TestClient(create_app(settings)) as web_a, TestClient(create_app(settings)) as web_b:
+        token = web_a.post("/api/token", data={"username": "ann@example.com", "password": PASSWORD}).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        user = f"visitor-{tmp_path.name}"
+        item = web_a.get("/recommend/1?k=1").json()["items"][0]["item_id"]
+        assert web_a.post("/events", json={"user_id": user, "item_id": item, "event": "purchase"}, headers=auth).status_code == 202
+        assert web_b.get(f"/api/history/{user}").json()["items"][0]["item_id"] == item

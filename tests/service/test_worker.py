@@ -14,7 +14,7 @@ import pytest
 
 from pocket_recs.artifacts.versions import ArtifactStore
 from pocket_recs.data.io import write_sample_data
-from pocket_recs.service.db import Job, make_engine, make_sessions
+from pocket_recs.service.db import Job
 from pocket_recs.service.jobs import JobRequest, submit_job
 from pocket_recs.service.queue import JobQueue
 from pocket_recs.service.security import create_user

@@ -15,7 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from pocket_recs._version import __version__
-from pocket_recs.errors import ArtifactError, ConfigError, DataValidationError, NotFittedError, UnknownIdError
+from pocket_recs.errors import (
+    ArtifactError,
+    ConfigError,
+    DataValidationError,
+    NotFittedError,
+    UnknownIdError,
+)
 from pocket_recs.service import api, ui
 from pocket_recs.service.settings import ServiceSettings, load_settings
 from pocket_recs.service.state import ServiceState

@@ -260,7 +260,7 @@ class JobRunner:
             version, metrics = self._work(job, progress)
         except JobCancelled:
             self._close(job_id, "cancelled", error="cancelled while running")
-        except Exception as err:  # noqa: BLE001 - a job boundary: the failure is stored on the job
+        except Exception as err:
             logger.exception("job %s: failed", job_id)
             message = str(err) if isinstance(err, PocketRecsError) else f"{type(err).__name__}: {err}"
             self._close(job_id, "failed", error=f"{message}\n\n{traceback.format_exc(limit=8)}")

@@ -40,7 +40,7 @@ def make_broker(url: str) -> dramatiq.Broker:
         return RabbitmqBroker(url=url, middleware=middleware)
     from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=url, middleware=middleware)
+    return RedisBroker(url=url, middleware=middleware)  # type: ignore[no-untyped-call]
 
 
 class JobQueue:
@@ -49,9 +49,7 @@ class JobQueue:
     def __init__(self, settings: ServiceSettings, runner: JobRunner) -> None:
         self.settings = settings
         self.broker = make_broker(settings.broker_url)
-        self.actor: Any = dramatiq.actor(
-            runner.run, actor_name=ACTOR, queue_name=QUEUE, broker=self.broker
-        )
+        self.actor: Any = dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=self.broker)(runner.run)
         self._worker: dramatiq.Worker | None = None
 
     def enqueue(self, job_id: str) -> None:

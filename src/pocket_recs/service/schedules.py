@@ -122,5 +122,5 @@ class Scheduler:
         while not self._stop.wait(self._interval_s):
             try:
                 self._check()
-            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+            except Exception:
                 logger.exception("scheduler: checking the schedules failed")

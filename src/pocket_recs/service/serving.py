@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from pocket_recs.artifacts.versions import ArtifactStore
 from pocket_recs.errors import ArtifactError
 from pocket_recs.online.handle import RecommenderHandle
 from pocket_recs.online.recommender import Recommender
-from pocket_recs.online.user_store import RedisUserStore
+from pocket_recs.online.user_store import RedisUserStore, UserStore
 from pocket_recs.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ class Serving:
         if self._handle is not None:
             self._handle.close()
 
-    def _user_store_factory(self):  # type: ignore[no-untyped-def]
+    def _user_store_factory(self) -> Callable[[str], UserStore] | None:
+        """Online user states in Redis (shared by all web processes) when ``redis_url`` is set."""
         url = self.settings.redis_url
         if url is None:
             return None
