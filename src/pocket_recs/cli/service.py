@@ -52,6 +52,11 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning" if quiet else "info")
         return
+    if settings.embedded_worker:
+        raise typer.BadParameter(
+            "several web processes cannot share the in-memory job queue; set POCKET_RECS_BROKER_URL "
+            "(RabbitMQ or Redis) and run `pocket-recs worker`, or POCKET_RECS_IN_PROCESS_WORKER=false "
+            "to only serve", param_hint="--workers")
     # Several processes build their app from the environment (see app_from_environment).
     if settings_file is not None:
         os.environ[SETTINGS_FILE_VARIABLE] = str(settings_file.resolve())
