@@ -9,21 +9,18 @@ without it.
 from __future__ import annotations
 
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
-import uvicorn
 
 from pocket_recs.service.app import create_app
 from pocket_recs.service.security import create_user
 from tests.conftest import skip_or_fail
 from tests.service.conftest import PASSWORD, settings_for
+from tests.service.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -33,38 +30,11 @@ JOB_TIMEOUT_MS = 180_000  # the first job loads the text model; the machine may 
 PAGE_TIMEOUT_MS = 30_000
 
 
-class Server:
-    """``create_app(settings)`` under uvicorn in a background thread, on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-
-    def __enter__(self) -> Self:
-        # Listening before uvicorn starts: the first request waits in the backlog until the app
-        # has started (migrations, worker) and uvicorn accepts it, so no polling is needed.
-        self.socket.listen()
-        self.thread.start()
-        answer = httpx.get(f"{self.url}/health", timeout=120.0)
-        if answer.status_code != 200:
-            raise RuntimeError(f"{self.url}/health answered {answer.status_code}: {answer.text}")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.socket.close()
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Iterator[LiveServer]:
     """A started embedded service (SQLite, worker thread) with the user ann@example.com."""
     settings = settings_for("embedded", tmp_path_factory.mktemp("browser") / "home", data_root)
-    with Server(create_app(settings)) as running:
+    with LiveServer(create_app(settings)) as running:
         with running.app.state.service.sessions() as session:
             create_user(session, EMAIL, PASSWORD, is_admin=True)
         yield running
@@ -83,7 +53,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, server: Server) -> Iterator[Any]:
+def page(browser: Any, server: LiveServer) -> Iterator[Any]:
     """A fresh browser tab (own cookies) on the server; no script error may happen in it."""
     context = browser.new_context(base_url=server.url)
     context.set_default_timeout(PAGE_TIMEOUT_MS)

@@ -255,7 +255,9 @@ def list_schedules(user: CurrentUser, session: DB) -> list[dict[str, Any]]:
 
 
 @router.delete("/api/schedules/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["schedules"])
-def delete_schedule(schedule_id: int, user: CurrentUser, session: DB) -> Response:
+def delete_schedule(
+    schedule_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: CurrentUser, session: DB
+) -> Response:
     """Stop and delete one of the user's schedules."""
     schedule = session.get(Schedule, schedule_id)
     if schedule is None or schedule.owner_id != user.id:
