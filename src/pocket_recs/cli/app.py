@@ -38,7 +38,7 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
     handler = RichHandler(console=err_console, show_path=False, show_time=verbose > 0)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
-    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock"):
+    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
