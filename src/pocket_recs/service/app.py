@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pocket_recs._version import __version__
 from pocket_recs.errors import (
@@ -24,7 +25,7 @@ from pocket_recs.errors import (
 )
 from pocket_recs.service import api, ui
 from pocket_recs.service.settings import ServiceSettings, load_settings
-from pocket_recs.service.state import ServiceState
+from pocket_recs.service.state import Metrics, ServiceState
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +67,40 @@ def app_from_environment() -> FastAPI:
 
 
 def _add_metrics(app: FastAPI, state: ServiceState) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    app.add_middleware(MeasureRequests, metrics=state.metrics)
+
+
+class MeasureRequests:
+    """Counts requests by method, route and status and times them by route.
+
+    A plain ASGI middleware: ``@app.middleware("http")`` (``BaseHTTPMiddleware``) runs every
+    request through a task group and a streamed copy of the response, about 0.25 ms of CPU per
+    ``/recommend`` call (benchmarks/http_bench.py).
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        state.metrics.requests.labels(request.method, name, str(response.status_code)).inc()
-        state.metrics.latency.labels(name).observe(time.perf_counter() - started)
-        return response
+        status_code = 500  # unless the app answers: an exception becomes a 500 further out
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status_code)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

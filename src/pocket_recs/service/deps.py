@@ -17,8 +17,9 @@ from pocket_recs.service.state import ServiceState
 bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 
 
-def get_state(request: Request) -> ServiceState:
-    """The ``ServiceState`` of the app handling ``request``."""
+async def get_state(request: Request) -> ServiceState:
+    """The ``ServiceState`` of the app handling ``request`` (``async``: FastAPI would run a plain
+    function in its thread pool, a thread hop on every request)."""
     state: ServiceState = request.app.state.service
     return state
 
