@@ -43,6 +43,7 @@ def serve(
     import uvicorn
 
     from pocket_recs.service.app import create_app
+    from pocket_recs.service.processes import reuse_port_supported, serve_processes
     from pocket_recs.service.settings import load_settings
 
     _logging(verbose, quiet)
@@ -62,8 +63,10 @@ def serve(
         os.environ[SETTINGS_FILE_VARIABLE] = str(settings_file.resolve())
     if demo:
         os.environ["POCKET_RECS_DEMO"] = "1"
-    uvicorn.run("pocket_recs.service.app:app_from_environment", factory=True, host=host, port=port,
-                workers=workers, log_level="warning" if quiet else "info")
+    factory, log_level = "pocket_recs.service.app:app_from_environment", "warning" if quiet else "info"
+    if reuse_port_supported():  # a socket per process: connections spread evenly (see processes.py)
+        raise typer.Exit(serve_processes(factory, host=host, port=port, workers=workers, log_level=log_level))
+    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_level=log_level)
 
 
 def worker(
