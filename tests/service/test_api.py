@@ -339,3 +339,15 @@ def test_two_web_processes_share_online_state_through_redis(tmp_path: Path, data
         item = web_a.get("/recommend/1?k=1").json()["items"][0]["item_id"]
         assert web_a.post("/events", json={"user_id": user, "item_id": item, "event": "purchase"}, headers=auth).status_code == 202
         assert web_b.get(f"/api/history/{user}").json()["items"][0]["item_id"] == item
+
+
+@pytest.mark.services
+def test_jobs_also_run_over_a_redis_broker(tmp_path: Path, data_root: Path) -> None:
+    from tests.service.conftest import REDIS_URL, require_services
+
+    require_services(6379)
+    settings = settings_for("embedded", tmp_path / "home", data_root, broker_url=REDIS_URL, in_process_worker=True)
+    with TestClient(create_app(settings)) as client:
+        auth = add_user(client)
+        status = wait_until_final(client, auth, start_job(client, auth))
+    assert status["status"] == "completed", status["error"]
