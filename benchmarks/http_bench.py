@@ -267,6 +267,7 @@ def main() -> None:
         for workers in args.workers:
             runs += bench_workers(home, workers, args)
         results["runs"] = runs
+    results["load_average_at_end"] = os.getloadavg()
 
     rows = [
         [run["scenario"], run["workers"], f"{run['requests_per_s']:,.0f}", f"{run['p50_us'] / 1000:.2f}",
@@ -285,6 +286,8 @@ def main() -> None:
         rows,
     ))
     print("targets: >= 1,000 requests/s, p99 <= 25 ms, no errors")
+    print(f"load average (1 min) at start {results['load_average_at_start'][0]:.1f}, at end "
+          f"{results['load_average_at_end'][0]:.1f}: above ~1.2, other work shared the 2 cores")
     for run in runs:
         run.pop("wrk_output")
     write_results(results, "http_bench")
