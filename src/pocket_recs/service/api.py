@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -60,11 +60,10 @@ class ScheduleRequest(JobRequest):
     cron: str = Field(examples=["0 3 * * *"], description="Five-field cron expression, UTC.")
 
 
-def _items(state: State, results: list[Recommendation]) -> ItemList:
-    return ItemList(
-        version=state.serving.version(),
-        items=[Item(**{**r.to_dict(), "sources": list(r.sources), "because": list(r.because)}) for r in results],
-    )
+def _items(state: State, results: list[Recommendation]) -> Any:
+    """An ``ItemList`` as JSON. Answered directly, so FastAPI does not validate the library's own
+    output again through pydantic on every request (a tenth of the request's CPU)."""
+    return JSONResponse({"version": state.serving.version(), "items": [r.to_dict() for r in results]})
 
 
 def _own_job(session: Session, user: User, job_id: str) -> Job:
@@ -273,35 +272,35 @@ def delete_schedule(
 async def recommend(
     user_id: str, state: State, k: K = 10, explain: bool = False,
     brand: str | None = None, category: str | None = None,
-) -> ItemList:
+) -> Any:
     """The ``k`` best items for a user (popular items for a user the model does not know)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.recommend(user_id, k, explain=explain, brand=brand, category=category))
 
 
 @router.get("/similar/{item_id}", response_model=ItemList, tags=["recommendations"])
-async def similar(item_id: str, state: State, k: K = 10) -> ItemList:
+async def similar(item_id: str, state: State, k: K = 10) -> Any:
     """Items like ``item_id`` (co-visitation, content and collaborative similarity)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.similar_items(item_id, k))
 
 
 @router.get("/recommendations/customers-also-bought/{user_id}", response_model=ItemList, tags=["recommendations"])
-async def customers_also_bought(user_id: str, state: State, k: K = 10) -> ItemList:
+async def customers_also_bought(user_id: str, state: State, k: K = 10) -> Any:
     """Items of the customers most like ``user_id`` (seed 004)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.customers_also_bought(user_id, k))
 
 
 @router.get("/recommendations/often-bought-together/{article_id}", response_model=ItemList, tags=["recommendations"])
-async def often_bought_together(article_id: str, state: State, k: K = 10) -> ItemList:
+async def often_bought_together(article_id: str, state: State, k: K = 10) -> Any:
     """Items bought in the same baskets as ``article_id`` (seed 004)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.often_bought_together(article_id, k))
 
 
 @router.get("/api/history/{user_id}", response_model=ItemList, tags=["recommendations"])
-async def history(user_id: str, state: State, k: K = 20) -> ItemList:
+async def history(user_id: str, state: State, k: K = 20) -> Any:
     """A user's most recent items, newest first (training data and online events)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.history(user_id, k))
