@@ -291,7 +291,104 @@ class UserKNNConfig(_Config):
     neighbours: int = Field(50, ge=1, description="Most similar users consulted per user.")
 
 
-HYBRID_SOURCES = ("cf", "covis", "content", "category", "brand", "popularity")
+class LightGCNConfig(_Config):
+    """LightGCN (He et al., 2020): user and item embeddings propagated over the normalised
+    user-item graph, trained with BPR in PyTorch on the CPU (seed 002's ``train_gnn.py``)."""
+
+    dim: int = Field(256, ge=1, le=4096, description="Embedding dimension (seed 002's --dim).")
+    layers: int = Field(3, ge=0, le=8, description="Propagation layers (0 = plain BPR matrix factorisation).")
+    learning_rate: float = Field(0.05, gt=0, le=10, description="Adam step size.")
+    learning_rate_decay: float = Field(
+        0.99, gt=0, le=1, description="The step size is multiplied by this after every epoch (1 = constant)."
+    )
+    regularization: float = Field(
+        1e-4, ge=0, description="L2 penalty on the layer-0 embeddings of each batch's users and items."
+    )
+    epochs: int = Field(200, ge=1, le=100_000, description="Most passes over the training cells.")
+    batch_size: int = Field(
+        65_536,
+        ge=1,
+        description="(user, positive, negative) triples per step; each step propagates over the "
+        "whole graph, so large batches are what makes CPU training fast.",
+    )
+    negatives: int = Field(1, ge=1, le=100, description="Sampled negative items per positive cell.")
+    init_std: float = Field(0.1, gt=0, description="Standard deviation of the initial embeddings.")
+    eval_every: int = Field(
+        5, ge=1, description="Epochs between validation rankings (when a validation part is given)."
+    )
+    patience: int = Field(
+        5, ge=1, description="Stop after this many validation rankings without a better recall@eval_k."
+    )
+    eval_k: int = Field(20, ge=1, description="Cut-off of the validation recall used for early stopping.")
+    validation_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="When fit gets no validation part: hold out this share of each user's cells "
+        "(users with >= 2) for early stopping (0 = train all epochs).",
+    )
+    refit: bool = Field(
+        True,
+        description="After early stopping on held-out cells, train again on every cell for the "
+        "best number of epochs.",
+    )
+    max_minutes: float | None = Field(
+        None, gt=0, description="Stop training after this many minutes (default: no limit)."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=256, description="Torch threads while training (default: torch's own count)."
+    )
+    seed: int | None = Field(0, description="Random seed of the initial embeddings and the sampling.")
+
+
+class GraphFilterConfig(_Config):
+    """A training-free graph filter (GF-CF, Shen et al. 2021; BSPM, Choi et al. 2023).
+
+    With R the binary user x item matrix and R~ = D_u^-1/2 R D_i^-1/2, the item-item graph
+    P = R~^T R~ is a low-pass filter. A user's scores are their row r filtered by
+    (r P + ideal_weight * r D_i^-1/2 V V^T D_i^1/2) s(P), V the top ``factors`` right singular
+    vectors of R~ (the ideal low-pass filter) and s(P) the sharpening ODE dy/dt = -y P run for
+    ``sharpen_time`` by ``sharpen_steps`` RK4 steps. The sharpening is exact on the top
+    ``factors`` part of P's spectrum; on the rest P is scaled by ``tail_weight``.
+    """
+
+    factors: int = Field(
+        448, ge=1, le=8192, description="Singular vectors of the ideal low-pass filter (k)."
+    )
+    ideal_weight: float = Field(0.2, ge=0, description="Weight of the ideal low-pass filter (beta).")
+    sharpen_time: float = Field(
+        2.5, ge=0, le=20, description="Terminal time of the sharpening ODE (0 = no sharpening, GF-CF)."
+    )
+    sharpen_steps: int = Field(1, ge=1, le=100, description="RK4 steps of the sharpening ODE.")
+    tail_weight: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Scale of the linear filter P outside its top-factors spectrum, where the "
+        "sharpening is not computed exactly.",
+    )
+    max_neighbours: int | None = Field(
+        1000,
+        ge=1,
+        description="Strongest entries kept per item row of P (bounds memory at 100K items; "
+        "None keeps all).",
+    )
+    rank: int | None = Field(
+        None,
+        ge=1,
+        description="Rank of the stored low-rank part of the filter (default: factors); scoring "
+        "cost grows with it.",
+    )
+    svd_iterations: int = Field(
+        4, ge=0, le=100, description="Power iterations of the randomized truncated SVD."
+    )
+    svd_oversampling: int = Field(
+        64, ge=0, le=4096, description="Extra random vectors of the randomized truncated SVD."
+    )
+    seed: int | None = Field(0, description="Random seed of the randomized SVD.")
+
+
+HYBRID_SOURCES = ("cf", "covis", "content", "graph", "category", "brand", "popularity")
 """Candidate sources the online Recommender blends."""
 
 
@@ -304,15 +401,21 @@ class HybridConfig(_Config):
 
     weights: dict[str, float] = Field(
         default_factory=lambda: {
-            "cf": 1.0, "covis": 1.0, "content": 0.2,
+            "cf": 1.0, "covis": 1.0, "content": 0.2, "graph": 0.5,
             "category": 0.1, "brand": 0.05, "popularity": 0.05,
         },
-        description="Weight of each source: " + ", ".join(HYBRID_SOURCES) + ".",
+        description="Weight of each source: " + ", ".join(HYBRID_SOURCES) + " (graph only "
+        "counts when a graph model was fitted).",
     )
     cf_model: str | None = Field(
         None,
         description="Model whose scores are the cf source (default: the first of als, bpr, "
         "svd, ease, itemknn the artifacts hold).",
+    )
+    graph_model: str | None = Field(
+        None,
+        description="Model whose scores are the graph source (default: the first of lightgcn, "
+        "graph-filter the artifacts hold).",
     )
     recent_items: int = Field(20, ge=1, le=1000, description="Recent items that seed covis and content.")
     recency_half_life: float = Field(
@@ -356,6 +459,8 @@ MODEL_NAMES = (
     "ease",
     "itemknn",
     "userknn",
+    "lightgcn",
+    "graph-filter",
 )
 """Every model ``fit`` and ``evaluate`` can train, by name."""
 
@@ -389,6 +494,8 @@ class RecommenderConfig(_Config):
     ease: EASEConfig = Field(default_factory=EASEConfig)
     itemknn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
     userknn: UserKNNConfig = Field(default_factory=UserKNNConfig)
+    lightgcn: LightGCNConfig = Field(default_factory=LightGCNConfig)
+    graph_filter: GraphFilterConfig = Field(default_factory=GraphFilterConfig)
     hybrid: HybridConfig = Field(default_factory=HybridConfig)
     online: OnlineConfig = Field(default_factory=OnlineConfig)
 

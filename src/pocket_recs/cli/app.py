@@ -86,6 +86,64 @@ def fit_command(
     _print_manifest_summary(result)
 
 
+GraphModelName = Literal["lightgcn", "graph-filter"]
+
+
+@app.command("train-graph")
+@with_config_flags
+def train_graph_command(
+    interactions: Annotated[Path, typer.Argument(help="Interactions file, or a file of user_id, item_id rows.")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the model (and LightGCN's vectors) to.")],
+    model: Annotated[
+        GraphModelName, typer.Option(help="lightgcn: embeddings trained with BPR; graph-filter: training-free.")
+    ] = "lightgcn",
+    dim: Annotated[
+        int | None,
+        typer.Option(min=1, help="LightGCN's embedding dimension (lightgcn.dim, default 256), or the graph "
+                     "filter's singular vectors (graph_filter.factors, default 448)."),
+    ] = None,
+    min_interactions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Drop items with fewer interactions (matrix.min_item_interactions, default 1)."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML or TOML config file.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT_DIR if it exists.")] = False,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+    *,
+    config_overrides: dict[str, Any],
+) -> None:
+    """Train a graph model (seed 002's train_gnn.py): LightGCN embeddings or the graph filter."""
+    from pocket_recs.artifacts.loader import read_manifest
+    from pocket_recs.offline.graph import train_graph
+
+    setup_logging(verbose, quiet)
+    overrides = dict(config_overrides)
+    if dim is not None:
+        section, field = ("lightgcn", "dim") if model == "lightgcn" else ("graph_filter", "factors")
+        overrides[section] = {**overrides.get(section, {}), field: dim}
+    if min_interactions is not None:
+        overrides["matrix"] = {**overrides.get("matrix", {}), "min_item_interactions": min_interactions}
+    settings = build_config(config, overrides)
+    with TerminalProgress() as progress:
+        result = train_graph(interactions, out_dir, settings, model=model, overwrite=overwrite, progress=progress)
+    stats = read_manifest(result).stats
+    info = stats["models"][model]
+    rows: list[list[Any]] = [
+        ["folder", str(result)],
+        ["model", model],
+        ["users / items with interactions", f"{stats['n_active_users']} / {stats['n_items_with_events']}"],
+        ["graph edges", stats["user_items_cells"]],
+    ]
+    if "vector_dim" in stats:
+        rows.append(["vectors", f"{stats['vector_dim']}-dimensional, item_vectors.parquet and user_vectors.parquet"])
+    for key in ("epochs", "stopped_by", "training_minutes", "best_epoch", "validation_recall", "factors", "rank"):
+        if key in info:
+            rows.append([key.replace("_", " "), info[key]])
+    rows.append(["total seconds", stats["seconds"]])
+    print_table("Graph model", ["", ""], rows)
+
+
 def _print_manifest_summary(path: Path) -> None:
     from pocket_recs.artifacts.loader import read_manifest
 

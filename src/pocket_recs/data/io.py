@@ -535,3 +535,16 @@ def read_pairs(
             )
         )
     return result
+
+
+def read_interactions_or_pairs(path: str | Path, config: RecommenderConfig | None = None) -> Interactions:
+    """An interaction log (``read_interactions``), or a file of only ``user_id, item_id`` rows
+    such as a published split (``read_pairs``; every row an event named "interaction").
+
+    Raises:
+        DataValidationError: the file is unreadable or lacks ``user_id`` / ``item_id``.
+    """
+    columns = set(read_table(path, string_columns=(schema.USER_ID, schema.ITEM_ID)).column_names)
+    if {schema.TIMESTAMP, schema.EVENT} <= columns:
+        return read_interactions(path, config)
+    return read_pairs([path])[0]

@@ -50,13 +50,16 @@ class HybridJudge:
         return ranking_metrics(recommended, self.relevant, ks, n_items=len(items))
 
     def available_sources(self) -> list[str]:
-        """Sources these artifacts can feed (content needs embeddings, cf a model)."""
+        """Sources these artifacts can feed (content needs embeddings, cf a model, graph a graph
+        model)."""
         recommender = Recommender(self.artifacts)
         sources = list(HYBRID_SOURCES)
         if recommender.artifacts.embeddings is None:
             sources.remove("content")
         if recommender.cf_name is None:
             sources.remove("cf")
+        if recommender.graph_name is None:
+            sources.remove("graph")
         return sources
 
 

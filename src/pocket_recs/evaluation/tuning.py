@@ -39,6 +39,12 @@ SEARCH_SPACES: dict[str, Suggest] = {
         "item_degree_power": trial.suggest_float("item_degree_power", 0.0, 1.0),
     },
     "userknn": lambda trial: {"neighbours": trial.suggest_int("neighbours", 5, 500, log=True)},
+    "graph-filter": lambda trial: {
+        "factors": trial.suggest_int("factors", 128, 768, step=64),
+        "ideal_weight": trial.suggest_float("ideal_weight", 0.0, 0.8),
+        "sharpen_time": trial.suggest_float("sharpen_time", 0.0, 4.0),
+        "tail_weight": trial.suggest_float("tail_weight", 0.2, 1.0),
+    },
 }
 """Searched settings of each tunable model, as optuna suggestions."""
 
@@ -82,7 +88,7 @@ def tune(
 
     if model not in SEARCH_SPACES:
         raise ConfigError(f"tune: model {model!r} has no settings to search; tunable: {', '.join(SEARCH_SPACES)}")
-    name, _, k_text = metric.partition("@")
+    _, _, k_text = metric.partition("@")
     if not k_text.isdigit():
         raise ConfigError(f"tune: metric must look like 'ndcg@20', got {metric!r}")
     ks = (int(k_text),)

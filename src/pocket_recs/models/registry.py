@@ -10,6 +10,8 @@ from pocket_recs.models.als import ALSModel
 from pocket_recs.models.base import Model
 from pocket_recs.models.bpr import BPRModel
 from pocket_recs.models.ease import EASEModel
+from pocket_recs.models.graph_filter import GraphFilterModel
+from pocket_recs.models.lightgcn import LightGCNModel
 from pocket_recs.models.neighbours import ItemKNNModel, UserKNNModel
 from pocket_recs.models.popularity import (
     CategoryPopularityModel,
@@ -23,11 +25,15 @@ MODEL_CLASSES: dict[str, type[Model]] = {
     for model in (
         PopularityModel, DecayedPopularityModel, CategoryPopularityModel,
         ALSModel, BPRModel, PureSVDModel, EASEModel, ItemKNNModel, UserKNNModel,
+        LightGCNModel, GraphFilterModel,
     )
 }
 assert set(MODEL_CLASSES) == set(MODEL_NAMES), "config.MODEL_NAMES and the registry disagree"
 
-CONFIG_SECTIONS = {"als": "als", "bpr": "bpr", "svd": "svd", "ease": "ease", "itemknn": "itemknn", "userknn": "userknn"}
+CONFIG_SECTIONS = {
+    "als": "als", "bpr": "bpr", "svd": "svd", "ease": "ease", "itemknn": "itemknn", "userknn": "userknn",
+    "lightgcn": "lightgcn", "graph-filter": "graph_filter",
+}
 """The ``RecommenderConfig`` section of each model that has settings."""
 
 
@@ -67,3 +73,23 @@ def cf_model_name(wanted: str | None, available: list[str] | tuple[str, ...]) ->
             )
         return wanted
     return next((name for name in CF_MODEL_PREFERENCE if name in available), None)
+
+
+GRAPH_MODEL_PREFERENCE = ("lightgcn", "graph-filter")
+"""The online graph source's model when ``hybrid.graph_model`` is not set: the first of these fitted."""
+
+
+def graph_model_name(wanted: str | None, available: list[str] | tuple[str, ...]) -> str | None:
+    """The model the online Recommender uses as its graph source, or None when none was fitted.
+
+    Raises:
+        ConfigError: ``wanted`` is set but not among ``available``.
+    """
+    if wanted is not None:
+        if wanted not in available:
+            raise ConfigError(
+                f"hybrid.graph_model: {wanted!r} is not among the fitted models "
+                f"({', '.join(available) or 'none'}); add it to models"
+            )
+        return wanted
+    return next((name for name in GRAPH_MODEL_PREFERENCE if name in available), None)

@@ -17,6 +17,7 @@ from pocket_recs.artifacts.store import ArtifactWriter, check_target
 from pocket_recs.config import RecommenderConfig
 from pocket_recs.data import schema
 from pocket_recs.data.io import load_dataset
+from pocket_recs.models.registry import graph_model_name
 from pocket_recs.offline.ann import build_ann_index
 from pocket_recs.offline.covis import build_covis, build_purchase_covis
 from pocket_recs.offline.embeddings import generate_embeddings
@@ -66,6 +67,7 @@ def fit(
     """
     config = config or RecommenderConfig()
     check_target(out_dir, overwrite=overwrite)
+    graph_name = graph_model_name(config.hybrid.graph_model, config.models)  # fails early if missing
     started = time.perf_counter()
     steps: dict[str, StepStats] = {}
 
@@ -113,6 +115,7 @@ def fit(
         "user_items_cells": int(user_items.matrix.nnz),
         "models": {name: model.info_ for name, model in models.items()},
         "cf_model": cf_name,
+        "graph_model": graph_name,
         "n_brands": int(brand_pop[schema.BRAND].nunique()),
         "n_categories": int(category_pop[schema.CATEGORY].nunique()),
     }

@@ -20,7 +20,7 @@ from pocket_recs.data.io import read_catalog
 from pocket_recs.errors import ConfigError, UnknownIdError
 from pocket_recs.models.base import Model
 from pocket_recs.models.factors import FactorModel
-from pocket_recs.models.registry import cf_model_name
+from pocket_recs.models.registry import cf_model_name, graph_model_name
 from pocket_recs.online.sources import (
     Source,
     blend,
@@ -126,6 +126,8 @@ class Recommender:
         self._category_order = group_order(self._category_codes, popularity)
         self._brand_order = group_order(self._brand_codes, popularity)
         self.cf_name, self._cf = self._cf_model()
+        self.graph_name = graph_model_name(self.hybrid.graph_model, self.artifacts.model_names)
+        self._graph = None if self.graph_name is None else self.artifacts.model(self.graph_name)
         # The cf index only serves the model it was built for.
         same_model = self.artifacts.manifest.stats.get("cf_model") == self.cf_name
         self._cf_index = self.artifacts.cf_index if same_model else None
@@ -135,6 +137,12 @@ class Recommender:
     def cf_model(self) -> Model | None:
         """The model behind the cf source (``cf_name``), None when the artifacts hold none."""
         return self._cf
+
+    @property
+    def graph_model(self) -> Model | None:
+        """The model behind the graph source (``graph_name``: lightgcn or graph-filter), None
+        when the artifacts hold neither."""
+        return self._graph
 
     @property
     def n_items(self) -> int:
@@ -203,8 +211,8 @@ class Recommender:
         return self._recommend(profile, k, exclude_seen, brand, category, (), explain)
 
     def similar_items(self, item_id: ExternalId, k: int = 10) -> list[Recommendation]:
-        """Items like ``item_id``: co-visitation, content and CF similarity blended with the
-        ``hybrid`` weights of covis, content and cf.
+        """Items like ``item_id``: co-visitation, content, CF and graph-model similarity blended
+        with the ``hybrid`` weights of covis, content, cf and graph.
 
         Raises:
             UnknownIdError: ``item_id`` is not in the artifacts.
@@ -217,6 +225,8 @@ class Recommender:
             sources["content"] = content
         if self._cf is not None:
             sources["cf"] = self._cf_similarity_source(item)
+        if self._graph is not None:
+            sources["graph"] = self._graph_similarity_source(item)
         return self._blend_and_rank(sources, k, exclude=seed, explain=False)
 
     def often_bought_together(self, item_id: ExternalId, k: int = 10) -> list[Recommendation]:
@@ -400,6 +410,8 @@ class Recommender:
         sources: dict[str, Source] = {}
         if weights.get("cf", 0) > 0 and self._cf is not None and len(profile.items):
             sources["cf"] = self._cf_source(profile)
+        if weights.get("graph", 0) > 0 and self._graph is not None and len(profile.items):
+            sources["graph"] = self._graph_source(profile)
         if weights.get("covis", 0) > 0 and len(profile.recent):
             sources["covis"] = self._covis_source(profile.recent, recency)
         if weights.get("content", 0) > 0 and len(profile.recent):
@@ -451,6 +463,34 @@ class Recommender:
             score_of = dense.__getitem__
             candidates = top_indices(dense, wanted)
         return Source(candidates, np.zeros(0, np.float32), score_of=score_of)
+
+    def _graph_source(self, profile: _Profile) -> Source:
+        """The graph model's scores: LightGCN's embeddings (a trained user's own vector, else
+        the history aggregated as LightGCN's first layer does) or the graph filter's row."""
+        model = self._graph
+        assert model is not None
+        wanted = min(CANDIDATES + len(profile.items), self.n_items)
+        trained_row = profile.user_idx if profile.online_events == 0 else None
+        if isinstance(model, FactorModel):
+            assert model.item_factors_ is not None and model.user_factors_ is not None
+            if trained_row is not None:
+                vector = np.asarray(model.user_factors_[trained_row])
+            else:
+                vector = model.user_vector(profile.items, profile.values)
+            dense = np.asarray(model.item_factors_ @ vector, dtype=np.float32)
+        elif trained_row is not None:
+            dense = np.asarray(model.score(trained_row)[0], dtype=np.float32)
+        else:
+            dense = model.score_history(profile.items, profile.values)
+        return Source(top_indices(dense, wanted), np.zeros(0, np.float32), score_of=dense.__getitem__)
+
+    def _graph_similarity_source(self, item: int) -> Source:
+        """Items the graph model finds similar (cosine of LightGCN embeddings, or the graph
+        filter's item row)."""
+        model = self._graph
+        assert model is not None
+        dense = np.asarray(model._similar_scores(np.array([item]))[0], dtype=np.float32)
+        return Source(top_indices(dense, min(CANDIDATES, self.n_items)), np.zeros(0, np.float32), score_of=dense.__getitem__)
 
     def _cf_similarity_source(self, item: int) -> Source:
         model = self._cf
@@ -617,6 +657,8 @@ class Recommender:
                 phrases.append(f"similar to {self._titles[driver]}, which you viewed")
             elif name == "cf":
                 phrases.append("liked by customers with tastes like yours")
+            elif name == "graph":
+                phrases.append("close to your items in the graph of who interacted with what")
             elif name == "category":
                 phrases.append(f"popular in {self._categories[self._category_codes[item]]}, a category you like")
             elif name == "brand":
