@@ -61,6 +61,18 @@ def test_tuning_improves_on_the_validation_part(synthetic_split) -> None:
     assert with_params(config, "ease", {"l2": 3.0}).ease.l2 == 3.0
 
 
+def test_graph_filter_settings_are_tuned_on_the_validation_part(synthetic_split) -> None:
+    split, _ = synthetic_split
+    config = RecommenderConfig()
+    prepared = prepare(split, config, part="validation")
+    result = tune(prepared, "graph-filter", config, trials=3, metric="ndcg@10", seed=0)
+    assert result.best_value == max(trial["ndcg@10"] for trial in result.trials)
+    chosen = result.best_config.graph_filter
+    assert (chosen.ideal_weight, chosen.tail_weight) == (
+        result.best_params["ideal_weight"], result.best_params["tail_weight"]
+    )
+
+
 def test_fixed_split_validation_comes_from_the_training_file(tmp_path: Path) -> None:
     import pandas as pd
 
