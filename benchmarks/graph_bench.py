@@ -242,7 +242,15 @@ def lightgcn(results: dict[str, object], part: str, minutes: float, overrides: d
     settings = {**gowalla_settings()["lightgcn"], **overrides}
     progress = Path(tempfile.gettempdir()) / f"graph_bench_lightgcn_{part}_{int(time.time())}.jsonl"
     print(f"  lightgcn on {part} for {minutes} min {settings} (progress: {progress}) ...", flush=True)
-    run = run_child(LIGHTGCN_CURVE, str(train), str(test), part, json.dumps(settings), str(minutes), str(progress))
+    try:
+        run = run_child(LIGHTGCN_CURVE, str(train), str(test), part, json.dumps(settings), str(minutes), str(progress))
+    except RuntimeError as err:  # the child died (killed, out of memory): keep the curve so far
+        if not progress.exists():
+            raise
+        points = [json.loads(line) for line in progress.read_text().splitlines()]
+        print(f"  the run ended early ({str(err).splitlines()[0]}); its curve has {len(points)} points")
+        run = {"curve": points, "info": {"ended": "early, see note"}, "settings": {**settings, "max_minutes": minutes},
+               "note": f"the process ended before max_minutes: {err}"}
     key = f"lightgcn-{part}" if part == "validation" else "lightgcn"
     results[key] = {**run, "overrides": overrides}
     curve = run["curve"]  # type: ignore[index]
