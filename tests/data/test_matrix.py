@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pocket_recs.config import MatrixConfig
 from pocket_recs.data.idmap import IdMap
-from pocket_recs.data.matrix import build_user_items, k_core, rating_preferences
+from pocket_recs.data.matrix import build_user_items, k_core, keep_top_k, rating_preferences
 from pocket_recs.data.tables import Interactions
 from pocket_recs.errors import DataValidationError
 
@@ -105,3 +106,10 @@ def test_too_strict_filtering_says_what_to_lower() -> None:
         build_user_items(log(ROWS), MatrixConfig(min_item_interactions=5), event_weights=WEIGHTS)
     with pytest.raises(DataValidationError, match=r"lower min_user_interactions"):
         build_user_items(log(ROWS), MatrixConfig(min_user_interactions=9), event_weights=WEIGHTS)
+
+
+def test_keep_top_k_breaks_ties_by_smaller_item() -> None:
+    matrix = sp.csr_array(np.array([[0, 2, 2, 2, 1], [1, 0, 0, 0, 0]], dtype=np.float32))
+    kept = keep_top_k(matrix, 2).toarray()
+    assert kept[0].tolist() == [0, 2, 2, 0, 0]
+    assert kept[1].tolist() == [1, 0, 0, 0, 0]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pocket_recs.config import CovisConfig, RecommenderConfig
 from pocket_recs.data.io import load_dataset
 from pocket_recs.offline import build_covis, sessionize
-from pocket_recs.offline.covis import covis_from_arrays, keep_top_k
+from pocket_recs.offline.covis import covis_from_arrays
 
 TAU = 900_000.0
 
@@ -96,13 +96,6 @@ def test_symmetric_before_the_cut_and_at_most_top_k(log) -> None:
     assert np.diff(cut.indptr).max(initial=0) <= 2
     assert cut.has_sorted_indices
     assert np.all(cut.data > 0)
-
-
-def test_keep_top_k_breaks_ties_by_smaller_item() -> None:
-    matrix = sp.csr_array(np.array([[0, 2, 2, 2, 1], [1, 0, 0, 0, 0]], dtype=np.float32))
-    kept = keep_top_k(matrix, 2).toarray()
-    assert kept[0].tolist() == [0, 2, 2, 0, 0]
-    assert kept[1].tolist() == [1, 0, 0, 0, 0]
 
 
 def test_max_pair_distance_limits_pairs(tiny_files: tuple[Path, Path]) -> None:

@@ -11,7 +11,12 @@ import pytest
 from pocket_recs.config import EmbeddingConfig
 from pocket_recs.data.io import read_catalog, write_table
 from pocket_recs.errors import ConfigError
-from pocket_recs.models.text_encoder import TextEncoder, resolve_model_path
+from pocket_recs.models.text_encoder import (
+    TextEncoder,
+    cpu_has_native_bfloat16,
+    resolve_dtype,
+    resolve_model_path,
+)
 from pocket_recs.offline import generate_embeddings, item_texts
 from tests.conftest import TINY_CATALOG
 
@@ -37,19 +42,61 @@ def test_real_model_gives_normalised_meaningful_vectors(encoder: TextEncoder) ->
     assert similarity[2, 3] > similarity[2, 0] and similarity[2, 3] > similarity[2, 1]
 
 
-def test_matches_plain_sentence_transformers(encoder: TextEncoder) -> None:
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """Plain sentence-transformers' vectors of TEXTS and LONG_TEXT (cut at our 128 tokens)."""
     from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
-    expected = reference.encode(TEXTS, normalize_embeddings=True)
-    np.testing.assert_allclose(encoder.encode(TEXTS), expected, atol=1e-5)
+    model = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
+    model.max_seq_length = EmbeddingConfig().max_seq_length
+    return model.encode([*TEXTS, LONG_TEXT], normalize_embeddings=True)
 
 
-def test_batching_and_threads_leave_the_vectors_unchanged(encoder: TextEncoder) -> None:
+LONG_TEXT = "A very long product description that goes on " * 30  # well past 128 tokens
+
+
+def test_float32_matches_plain_sentence_transformers(reference: np.ndarray) -> None:
+    float32 = TextEncoder(EmbeddingConfig(cache=False, dtype="float32"))
+    np.testing.assert_allclose(float32.encode([*TEXTS, LONG_TEXT]), reference, atol=1e-5)
+
+
+def test_bfloat16_stays_within_cosine_0_999_of_float32(reference: np.ndarray) -> None:
+    bfloat16 = TextEncoder(EmbeddingConfig(cache=False, dtype="bfloat16"))
+    cosine = (bfloat16.encode([*TEXTS, LONG_TEXT]) * reference).sum(axis=1)
+    assert cosine.min() >= 0.999
+
+
+def test_auto_dtype_is_bfloat16_only_where_the_cpu_has_it() -> None:
+    native = cpu_has_native_bfloat16()
+    assert resolve_dtype(EmbeddingConfig()) == ("bfloat16" if native else "float32")
+    assert resolve_dtype(EmbeddingConfig(dtype="float32")) == "float32"
+    assert resolve_dtype(EmbeddingConfig(device="cuda")) == "float32"
+
+
+def test_the_cache_key_names_the_arithmetic() -> None:
+    assert "|float32|" in TextEncoder(EmbeddingConfig(dtype="float32")).variant
+    assert "|bfloat16|" in TextEncoder(EmbeddingConfig(dtype="bfloat16")).variant
+
+
+def test_batches_are_padded_as_the_tokenizer_pads(encoder: TextEncoder) -> None:
+    texts = ["kettle", "a much longer text about a kettle", "", LONG_TEXT]
+    tokens = encoder._token_ids(texts)
+    rows = np.array([3, 0, 2, 1])
+    expected = encoder._tokenizer(
+        [texts[i] for i in rows], padding=True, truncation=True, max_length=128, return_tensors="pt"
+    )
+    padded = tokens.padded(rows)
+    assert set(padded) == set(expected)
+    for name, tensor in padded.items():
+        assert tensor.tolist() == expected[name].tolist(), name
+
+
+def test_batching_and_threads_leave_the_vectors_unchanged() -> None:
     import torch
 
     texts = [f"{t} in size {n}" for t in TEXTS for n in ("S", "M", "extra large")] + TEXTS
-    single = TextEncoder(EmbeddingConfig(cache=False, batch_size=1, workers=1))
+    encoder = TextEncoder(EmbeddingConfig(cache=False, dtype="float32", batch_size=3))
+    single = TextEncoder(EmbeddingConfig(cache=False, dtype="float32", batch_size=1, workers=1))
     threads_before = torch.get_num_threads()
     np.testing.assert_allclose(encoder.encode(texts), single.encode(texts), atol=1e-5)
     assert torch.get_num_threads() == threads_before

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pocket_recs.config import CovisConfig, RecommenderConfig
+from pocket_recs.data.matrix import keep_top_k
 from pocket_recs.data.tables import Interactions
 from pocket_recs.offline._inputs import full_config, section
 from pocket_recs.offline.sessions import Sessions, sessionize
@@ -125,41 +126,6 @@ def _pair_chunks(
         task.advance(1)
     if filled:
         yield small[:filled], large[:filled], weight[:filled]
-
-
-def keep_top_k(matrix: sp.csr_array, top_k: int) -> sp.csr_array:
-    """Keep the ``top_k`` largest (positive) entries of each row; ties go to smaller columns.
-
-    One sort of (row, value) keys finds each long row's k-th value; entries above it are kept,
-    and entries equal to it in column order until the row has k.
-    """
-    matrix = sp.csr_array(matrix, dtype=np.float32)
-    matrix.sum_duplicates()
-    matrix.eliminate_zeros()
-    lengths = np.diff(matrix.indptr)
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), lengths)
-    long_rows = np.flatnonzero(lengths > top_k)
-    if not len(long_rows):
-        return matrix
-    assert np.all(matrix.data > 0), "co-visitation weights are positive"
-    # For positive float32, the bit pattern orders like the value; invert it to sort best first.
-    inverted = ~matrix.data.view(np.uint32)
-    keys = np.sort((rows.astype(np.uint64) << np.uint64(32)) | inverted)
-    kth = (keys[matrix.indptr[long_rows] + top_k - 1] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    threshold = np.full(matrix.shape[0], np.iinfo(np.uint32).max, dtype=np.uint32)
-    threshold[long_rows] = kth
-    keep = inverted < threshold[rows]
-    tied = np.flatnonzero(inverted == threshold[rows])
-    room = top_k - np.bincount(rows[keep], minlength=matrix.shape[0])
-    tied_rows = rows[tied]
-    rank_among_tied = np.arange(len(tied)) - np.searchsorted(tied_rows, tied_rows, side="left")
-    keep[tied[rank_among_tied < room[tied_rows]]] = True
-    result = sp.csr_array(
-        (matrix.data[keep], matrix.indices[keep], np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=matrix.shape[0]))])),
-        shape=matrix.shape,
-    )
-    result.has_sorted_indices = True
-    return result
 
 
 def covis_from_arrays(
