@@ -113,3 +113,20 @@ def test_keep_top_k_breaks_ties_by_smaller_item() -> None:
     kept = keep_top_k(matrix, 2).toarray()
     assert kept[0].tolist() == [0, 2, 2, 0, 0]
     assert kept[1].tolist() == [1, 0, 0, 0, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 4), min_size=6, max_size=6), min_size=1, max_size=6),
+    st.integers(1, 7),
+)
+def test_keep_top_k_keeps_each_rows_k_largest(rows: list[list[int]], top_k: int) -> None:
+    # Small integer values make ties common; the reference ranks a row by value, then column.
+    dense = np.array(rows, dtype=np.float32)
+    kept = keep_top_k(sp.csr_array(dense), top_k)
+    assert kept.has_sorted_indices and kept.dtype == np.float32
+    expected = np.zeros_like(dense)
+    for r, row in enumerate(dense):
+        ranked = sorted((c for c in range(len(row)) if row[c] > 0), key=lambda c: (-row[c], c))
+        expected[r, ranked[:top_k]] = row[ranked[:top_k]]
+    np.testing.assert_array_equal(kept.toarray(), expected)
