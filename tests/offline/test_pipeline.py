@@ -4,14 +4,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pocket_recs import fit, load_artifacts
 from pocket_recs.artifacts.manifest import FORMAT_VERSION, sha256_of
-from pocket_recs.config import RecommenderConfig
+from pocket_recs.config import CovisConfig, EmbeddingConfig, RecommenderConfig
+from pocket_recs.data.io import write_table
 from pocket_recs.errors import ArtifactError, DataValidationError
 from pocket_recs.offline import pipeline
-from tests.conftest import no_embeddings
+from tests.conftest import TINY_CATALOG, no_embeddings, tiny_frame
 
 BASE_FILES = {
     "manifest.json", "covis.npz", "brand_pop.parquet", "category_pop.parquet",
@@ -35,7 +37,8 @@ def test_fit_writes_every_artifact_and_a_manifest(tmp_path: Path, tiny_files: tu
     assert (stats["n_users"], stats["n_items"], stats["n_interactions"], stats["n_sessions"]) == (3, 6, 9, 4)
     assert stats["events"] == {"view": 6, "addtocart": 1, "purchase": 2}
     assert stats["time_range"]["start_ms"] == 0
-    assert set(manifest["steps"]) == {"load", "sessionize", "covis", "popularity", "models", "write"}
+    assert set(manifest["steps"]) == {"load", "sessionize", "covis", "popularity", "models"}
+    assert set(manifest["fingerprints"]) == {"interactions"}
     assert {name.split("/")[1] for name in manifest["files"] if name.startswith("models/")} == {
         "als", "itemknn", "popularity-decayed"
     }
@@ -78,15 +81,20 @@ def test_failure_midway_leaves_earlier_artifacts_byte_identical(
 ) -> None:
     out = fit(*tiny_files, tmp_path / "art", no_embeddings())
     before = folder_digest(out)
+    other_settings = no_embeddings().model_copy(update={"covis": CovisConfig(top_k=2)})  # nothing reusable
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(pipeline, "build_category_pop", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        fit(*tiny_files, out, no_embeddings(), overwrite=True)
+        fit(*tiny_files, out, other_settings, overwrite=True)
     monkeypatch.undo()
     monkeypatch.setattr(pipeline.ArtifactWriter, "save_sparse", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        fit(*tiny_files, out, other_settings, overwrite=True)
+    monkeypatch.undo()
+    monkeypatch.setattr(pipeline.ArtifactWriter, "link", broken)  # while reusing the earlier files
     with pytest.raises(RuntimeError, match="disk on fire"):
         fit(*tiny_files, out, no_embeddings(), overwrite=True)
     assert folder_digest(out) == before
@@ -112,3 +120,71 @@ def test_fit_with_embeddings_on_synthetic(tmp_path: Path, synthetic_files: tuple
     labels, scores = artifacts.ann_index.search(embeddings[:5], 3)
     assert labels[:, 0].tolist() == [0, 1, 2, 3, 4]  # every item is its own nearest neighbour
     assert set(manifest.steps) >= {"embeddings", "ann_index"}
+
+
+def test_refit_after_a_title_change_reuses_the_interaction_part(
+    tmp_path: Path, tiny_files: tuple[Path, Path]
+) -> None:
+    out = fit(*tiny_files, tmp_path / "art", no_embeddings())
+    before = folder_digest(out)
+    write_table(TINY_CATALOG.assign(title=TINY_CATALOG.title + " (new edition)"), tiny_files[1])
+    fit(*tiny_files, out, no_embeddings(), overwrite=True)
+    manifest = load_artifacts(out).manifest
+    assert set(manifest.steps) == {"load", "reuse"}
+    after = folder_digest(out)
+    for name in set(before) - {"items.parquet", "manifest.json"}:
+        assert after[name] == before[name], name
+    assert load_artifacts(out).item_table.title[0] == "Trail Running Shoe (new edition)"
+    assert manifest.stats["n_sessions"] == 4 and manifest.stats["models"]["als"]["fit_seconds"] >= 0
+
+
+@pytest.mark.parametrize("change", ["log", "brand", "settings"])
+def test_refit_recomputes_when_what_the_log_part_depends_on_changes(
+    tmp_path: Path, tiny_files: tuple[Path, Path], change: str
+) -> None:
+    out = fit(*tiny_files, tmp_path / "art", no_embeddings())
+    config = no_embeddings()
+    if change == "log":
+        write_table(tiny_frame().iloc[:-1], tiny_files[0])
+    elif change == "brand":
+        write_table(TINY_CATALOG.assign(brand="Other"), tiny_files[1])
+    else:
+        config = config.model_copy(update={"covis": CovisConfig(tau_ms=1000)})
+    fit(*tiny_files, out, config, overwrite=True)
+    steps = load_artifacts(out).manifest.steps
+    assert "reuse" not in steps and {"covis", "models"} <= set(steps)
+
+
+def test_refit_reuses_an_explicit_previous_folder_and_skips_a_damaged_one(
+    tmp_path: Path, tiny_files: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    first = fit(*tiny_files, tmp_path / "first", no_embeddings())
+    second = fit(*tiny_files, tmp_path / "second", no_embeddings(), previous=first)
+    assert "reuse" in load_artifacts(second).manifest.steps
+    with (first / "covis.npz").open("r+b") as handle:
+        handle.write(b"X")
+    third = fit(*tiny_files, tmp_path / "third", no_embeddings(), previous=first)
+    assert "reuse" not in load_artifacts(third).manifest.steps
+    assert "not reusing" in caplog.text and "checksum" in caplog.text
+
+
+def test_refit_updates_the_ann_index_for_changed_and_new_items(
+    tmp_path: Path, synthetic_files: tuple[Path, Path]
+) -> None:
+    interactions, catalog_path = synthetic_files
+    config = RecommenderConfig(embedding=EmbeddingConfig(cache_dir=str(tmp_path / "cache")))
+    out = fit(interactions, catalog_path, tmp_path / "art", config)
+    catalog = pd.read_csv(catalog_path)
+    catalog.loc[[3, 50], "title"] = ["Solar Powered Camping Lantern", "Cast Iron Skillet"]
+    extra = catalog.iloc[:2].assign(item_id=["new-1", "new-2"], title=["Wool Hiking Socks", "Bamboo Cutting Board"])
+    changed_catalog = write_table(pd.concat([catalog, extra]), tmp_path / "changed.csv")
+    fit(interactions, changed_catalog, out, config, overwrite=True)
+    artifacts = load_artifacts(out)
+    assert artifacts.manifest.stats["ann_updated_items"] == 4
+    assert artifacts.manifest.stats["ann_recall_at_10"] >= 0.95
+    embeddings = np.asarray(artifacts.embeddings)
+    assert embeddings.shape == (302, 384)
+    fresh = fit(interactions, changed_catalog, tmp_path / "fresh", config)
+    np.testing.assert_array_equal(embeddings, np.asarray(load_artifacts(fresh).embeddings))
+    labels, _ = artifacts.ann_index.search(embeddings[[3, 50, 300, 301]], 1)
+    assert labels[:, 0].tolist() == [3, 50, 300, 301]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the artifact layout this pocket-recs writes; bump when a reader would break."""
 OLDEST_READABLE_FORMAT = 1
 
@@ -51,7 +51,9 @@ class Manifest(BaseModel):
     """What an artifact folder holds and how it was made.
 
     ``stats`` holds counts (``n_users``, ``n_items``, ``n_interactions``, ``n_sessions``), the time
-    range, ``embedding_dim`` and ``ann_recall_at_10`` among others.
+    range, ``embedding_dim`` and ``ann_recall_at_10`` among others. ``fingerprints`` hashes
+    what parts of the folder were made from, so that a re-fit can reuse the unchanged ones
+    (format 3 on).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +66,7 @@ class Manifest(BaseModel):
     stats: dict[str, Any] = Field(default_factory=dict)
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     inputs: dict[str, str] = Field(default_factory=dict)
+    fingerprints: dict[str, str] = Field(default_factory=dict)
     files: dict[str, FileRecord] = Field(default_factory=dict)
 
 

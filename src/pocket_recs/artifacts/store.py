@@ -85,6 +85,15 @@ class ArtifactWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def link(self, source: Path, name: str) -> None:
+        """Take over the finished file ``source`` as ``name``: a hard link where the file system
+        allows (artifact files are never changed in place), a copy elsewhere."""
+        target = self.path(name)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+
     def save_array(self, name: str, array: np.ndarray) -> None:
         """Write a dense array as ``.npy``."""
         np.save(self.path(name), np.ascontiguousarray(array), allow_pickle=False)

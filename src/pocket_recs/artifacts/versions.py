@@ -136,7 +136,8 @@ class ArtifactStore:
         promote: bool = False,
         progress: Progress | None = None,
     ) -> str:
-        """Run ``pocket_recs.fit`` into a new version; returns its name (``vN``).
+        """Run ``pocket_recs.fit`` into a new version; returns its name (``vN``). Parts of the
+        newest version that would come out the same are reused (see ``fit``).
 
         Args:
             interactions: the interactions file.
@@ -151,10 +152,12 @@ class ArtifactStore:
         # offline/ sits below artifacts/ in the layering; import it only when a fit is asked for.
         from pocket_recs.offline.pipeline import fit
 
+        known = self.versions()
+        previous = self.root / known[-1] if known else None  # unchanged parts are reused from it
         version = self.next_version()
         with self._staging() as staging:
             try:
-                fit(interactions, catalog, staging / "artifacts", config, progress=progress)
+                fit(interactions, catalog, staging / "artifacts", config, previous=previous, progress=progress)
                 os.replace(staging / "artifacts", self.root / version)
             except BaseException:
                 _release(self.root / version)

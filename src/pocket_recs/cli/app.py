@@ -70,7 +70,10 @@ def fit_command(
     catalog: Annotated[Path, typer.Argument(help="Catalog file (.csv or .parquet).")],
     out_dir: Annotated[Path, typer.Argument(help="Artifact folder to create.")],
     config: Annotated[Path | None, typer.Option(help="YAML or TOML config file.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT_DIR if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT_DIR if it exists (reusing its unchanged parts).")] = False,
+    previous: Annotated[
+        Path | None, typer.Option(help="Earlier artifact folder to reuse unchanged parts of (default: OUT_DIR).")
+    ] = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
     *,
@@ -82,7 +85,9 @@ def fit_command(
     setup_logging(verbose, quiet)
     settings = build_config(config, config_overrides)
     with TerminalProgress() as progress:
-        result = fit(interactions, catalog, out_dir, settings, overwrite=overwrite, progress=progress)
+        result = fit(
+            interactions, catalog, out_dir, settings, overwrite=overwrite, previous=previous, progress=progress
+        )
     _print_manifest_summary(result)
 
 

@@ -9,6 +9,7 @@ from typing import cast
 import numpy as np
 
 from pocket_recs.config import ANNConfig
+from pocket_recs.errors import ConfigError
 from pocket_recs.progress import Progress, progress_task
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,31 @@ class AnnIndex:
         index = cls(config, dim, native)
         index.set_ef_search(config.ef_search)
         return index
+
+    @staticmethod
+    def takes_updates(config: ANNConfig) -> bool:
+        """Whether an index of this config can replace and add vectors in place (hnswlib)."""
+        return config.backend == "hnswlib"
+
+    def upsert(self, vectors: np.ndarray, labels: np.ndarray, *, progress: Progress | None = None) -> None:
+        """Store ``vectors`` under ``labels``: a label already present gets its vector replaced
+        and its links repaired, a new one is added (labels must stay below the final size).
+
+        Raises:
+            ConfigError: the index does not take updates (see :meth:`takes_updates`).
+        """
+        if not self.takes_updates(self.config):
+            raise ConfigError(f"ANNConfig.backend {self.config.backend!r}: indexes cannot be updated in place; rebuild")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        native = self._native
+        needed = int(labels.max(initial=-1)) + 1
+        if needed > native.get_max_elements():  # type: ignore[attr-defined]
+            native.resize_index(needed)  # type: ignore[attr-defined]
+        with progress_task(progress, "ann index", total=len(labels)) as task:
+            for chunk in np.array_split(np.arange(len(labels)), min(_ADD_CHUNKS, max(len(labels), 1))):
+                if len(chunk):
+                    native.add_items(vectors[chunk], labels[chunk], num_threads=-1)  # type: ignore[attr-defined]
+                    task.advance(len(chunk))
 
     def set_ef_search(self, ef_search: int) -> None:
         """Query-time beam width (HNSW) or clusters probed (IVF uses ``config.nprobe``)."""

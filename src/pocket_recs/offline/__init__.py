@@ -1,6 +1,6 @@
 """The offline pipeline: its steps and ``fit``."""
 
-from pocket_recs.offline.ann import build_ann_index
+from pocket_recs.offline.ann import build_ann_index, update_ann_index
 from pocket_recs.offline.covis import build_covis, build_purchase_covis
 from pocket_recs.offline.embeddings import generate_embeddings, item_texts
 from pocket_recs.offline.graph import train_graph
@@ -22,4 +22,5 @@ __all__ = [
     "recent_items",
     "sessionize",
     "train_graph",
+    "update_ann_index",
 ]

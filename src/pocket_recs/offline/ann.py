@@ -39,3 +39,33 @@ def build_ann_index(
         time.perf_counter() - built,
     )
     return index
+
+
+def update_ann_index(
+    index: AnnIndex,
+    embeddings: np.ndarray,
+    rows: np.ndarray,
+    config: RecommenderConfig | ANNConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> AnnIndex:
+    """Bring an index over earlier embeddings up to ``embeddings``: the vectors of ``rows`` (items
+    whose text changed, and new items) are replaced or added; recall@10 is measured afresh.
+
+    Args:
+        index: an index that takes updates (hnswlib), label ``i`` the item index ``i``.
+        embeddings: float32 (n_items, dim), today's vectors of every item.
+        rows: int (m,), the items to store again.
+    """
+    started = time.perf_counter()
+    ann_config = section(config, "ann", ANNConfig)
+    index.upsert(embeddings[rows], rows, progress=progress)
+    updated = time.perf_counter()
+    index.recall_at_10 = measure_recall(index, embeddings, sample=ann_config.recall_sample)
+    logger.info(
+        "ann_index: updated %d of %d vectors in %.1fs, recall@10 %s (measured in %.1fs)",
+        len(rows), len(embeddings), updated - started,
+        "n/a" if index.recall_at_10 is None else f"{index.recall_at_10:.3f}",
+        time.perf_counter() - updated,
+    )
+    return index
