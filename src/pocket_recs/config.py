@@ -110,8 +110,15 @@ class EmbeddingConfig(_Config):
         256,
         ge=1,
         le=65536,
-        description="Texts per forward pass (texts are sorted by length first, so a batch "
+        description="Most texts per forward pass (texts are sorted by length first, so a batch "
         "carries little padding).",
+    )
+    max_batch_tokens: int = Field(
+        2048,
+        ge=8,
+        le=1_048_576,
+        description="Most tokens (texts x padded length) per forward pass: bounds the encoder's "
+        "memory whatever batch_size and text length; a lone longer text still gets its own pass.",
     )
     normalize: bool = Field(True, description="L2-normalise the vectors.")
     device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="Torch device.")

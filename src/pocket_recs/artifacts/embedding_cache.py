@@ -84,7 +84,7 @@ class EmbeddingCache:
         os.close(handle)
         try:
             with open(tmp_name, "wb") as out:
-                np.savez(out, keys=keys, vectors=vectors.astype(np.float32))
+                np.savez(out, keys=keys, vectors=np.asarray(vectors, dtype=np.float32))
             os.replace(tmp_name, self.path)
         finally:
             if os.path.exists(tmp_name):

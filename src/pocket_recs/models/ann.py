@@ -212,7 +212,7 @@ def exact_search(
 ) -> np.ndarray:
     """int64 (m, k): labels of the exact ``k`` nearest vectors, by brute force in query chunks."""
     k = min(k, len(vectors))
-    squared_norms = (vectors.astype(np.float32) ** 2).sum(1)
+    squared_norms = np.einsum("ij,ij->i", vectors, vectors)  # no temporary copies of vectors
     labels = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), chunk):
         block = queries[start : start + chunk]

@@ -14,7 +14,7 @@ import numpy as np
 
 from pocket_recs.config import BUNDLED_EMBEDDING_MODEL, EmbeddingConfig
 from pocket_recs.errors import ConfigError
-from pocket_recs.progress import Progress, progress_task
+from pocket_recs.progress import Progress, progress_task, release_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +109,7 @@ class TextEncoder:
         if not texts:
             return vectors
         tokens = self._token_ids(texts)
-        order = np.argsort(tokens.lengths, kind="stable")
-        size = self.config.batch_size
-        batches = [order[i : i + size] for i in range(0, len(order), size)]
+        batches = length_batches(tokens.lengths, self.config.batch_size, self.config.max_batch_tokens)
         threads_before = torch.get_num_threads()
         with (
             progress_task(progress, "embeddings", total=len(texts)) as task,
@@ -128,6 +126,7 @@ class TextEncoder:
                 task.advance(self._collect(in_flight.popleft(), vectors))
         # MKL's thread count is process-wide, so the workers' setting is undone here.
         torch.set_num_threads(threads_before)
+        release_freed_memory()  # the workers' activations, kept by the allocator otherwise
         return vectors
 
     def _token_ids(self, texts: list[str]) -> _TokenIds:
@@ -170,6 +169,29 @@ class TextEncoder:
             if self.config.normalize:
                 embedding = torch.nn.functional.normalize(embedding, dim=1)
         return cast(np.ndarray, embedding.float().cpu().numpy())
+
+
+def length_batches(lengths: np.ndarray, max_texts: int, max_tokens: int) -> list[np.ndarray]:
+    """Texts sorted by length and cut into batches of at most ``max_texts`` texts and
+    ``max_tokens`` padded tokens (a text longer than that alone makes a batch).
+
+    Args:
+        lengths: int (n,) token count of each text.
+
+    Returns:
+        Arrays of text positions, shortest texts first; each text is in exactly one.
+    """
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        # Sorted ascending, so a batch's padded length is that of its last text: grow the
+        # batch while (texts in it) x (length of the next one) stays within the budget.
+        fits = max_tokens // np.maximum(lengths[order[start : start + max_texts]], 1)
+        within = np.flatnonzero(fits < np.arange(1, len(fits) + 1))
+        stop = start + max(1, int(within[0]) if len(within) else len(fits))
+        batches.append(order[start:stop])
+        start = stop
+    return batches
 
 
 _TOKENIZE_CHUNK = 4096

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pocket_recs.artifacts.embedding_cache import EmbeddingCache, default_cache_dir, text_keys
 from pocket_recs.config import EmbeddingConfig, RecommenderConfig
@@ -49,7 +50,8 @@ def generate_embeddings(
     embedding_config = section(config, "embedding", EmbeddingConfig)
     items = as_catalog(catalog)
     texts = item_texts(items)
-    distinct, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    # Distinct texts in order of first appearance: without duplicates, row i is item i.
+    inverse, distinct = pd.factorize(pd.Series(texts, dtype=object))
     distinct_texts = distinct.tolist()
     keys = text_keys(distinct_texts)
     encoder = encoder or TextEncoder(embedding_config)
@@ -61,13 +63,15 @@ def generate_embeddings(
         found = np.zeros(len(distinct_texts), dtype=bool)
         vectors = np.zeros((len(distinct_texts), encoder.dim), dtype=np.float32)
     missing = np.flatnonzero(~found)
-    if len(missing):
+    if len(missing) == len(distinct_texts):
+        vectors = encoder.encode(distinct_texts, progress=progress)  # no copy of a full encoding
+    elif len(missing):
         vectors[missing] = encoder.encode([distinct_texts[i] for i in missing], progress=progress)
-        if cache is not None:
-            cache.add(keys[missing], vectors[missing])
+    if cache is not None and len(missing):
+        cache.add(keys[missing], vectors if len(missing) == len(vectors) else vectors[missing])
     seconds = time.perf_counter() - started
     logger.info(
         "embeddings: %d items (%d distinct texts, %d encoded, %d from cache) in %.1fs",
         len(texts), len(distinct_texts), len(missing), len(distinct_texts) - len(missing), seconds,
     )
-    return vectors[inverse.reshape(-1)]
+    return vectors if len(distinct_texts) == len(texts) else vectors[inverse]

@@ -30,7 +30,7 @@ from pocket_recs.offline.embeddings import generate_embeddings
 from pocket_recs.offline.popularity import build_brand_pop, build_category_pop, build_popularity
 from pocket_recs.offline.sessions import recent_items, sessionize
 from pocket_recs.offline.training import build_cf_index, train_models
-from pocket_recs.progress import Progress, StepStats, measure_step
+from pocket_recs.progress import Progress, StepStats, measure_step, release_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ def fit(
             stats = _fit_interaction_part(interactions, catalog, config, writer, steps=steps, progress=progress)
         n_items, n_users, n_events = interactions.n_items, interactions.n_users, len(interactions)
         del interactions  # the log is no longer needed: free it before the text encoder loads
+        release_freed_memory()
         if config.embedding.enabled:
             stats |= _fit_content_part(catalog, config, writer, earlier=earlier, steps=steps, progress=progress)
 
