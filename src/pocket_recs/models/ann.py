@@ -208,7 +208,7 @@ def _build_faiss(vectors: np.ndarray, config: ANNConfig, task: Progress) -> obje
 
 
 def exact_search(
-    vectors: np.ndarray, queries: np.ndarray, k: int, metric: str, *, chunk: int = 128
+    vectors: np.ndarray, queries: np.ndarray, k: int, metric: str, *, chunk: int = 32
 ) -> np.ndarray:
     """int64 (m, k): labels of the exact ``k`` nearest vectors, by brute force in query chunks."""
     k = min(k, len(vectors))
