@@ -12,8 +12,9 @@ from pocket_recs.online.sources import Source, blend, group_order, lookup, spars
 def test_sparse_source_sums_per_item_and_keeps_the_strongest_driver() -> None:
     source = sparse_source(np.array([5, 2, 5, 5]), np.array([1.0, 4.0, 3.0, 0.5]), np.array([10, 11, 12, 13]))
     assert source.items.tolist() == [2, 5] and source.scores.tolist() == [4.0, 4.5]
-    assert source.drivers is not None and source.drivers.tolist() == [11, 12]
-    assert source.driver_of(5) == 12 and source.driver_of(7) == -1
+    assert source.driver_of(2) == 11 and source.driver_of(5) == 12 and source.driver_of(7) == -1
+    tied = sparse_source(np.array([4, 4]), np.array([2.0, 2.0]), np.array([20, 21]))
+    assert tied.driver_of(4) == 20  # equal amounts: the first one
 
 
 def test_blend_scales_each_source_to_its_maximum() -> None:

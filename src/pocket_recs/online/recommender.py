@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +25,7 @@ from pocket_recs.models.registry import cf_model_name, graph_model_name
 from pocket_recs.online.sources import (
     Source,
     blend,
+    distinct_sorted,
     group_order,
     sparse_source,
     top_indices,
@@ -42,6 +44,8 @@ CONTENT_SEEDS = 5
 """Most recent items whose content neighbours are looked up."""
 EXPLAINED_SOURCES = 2
 """Strongest sources an explanation names."""
+CONTENT_CACHE_ITEMS = 100_000
+"""Items whose content neighbours are kept after their first search (about 0.5 KB each)."""
 
 Feedback = str | float
 """An event name (its weight from ``event_weights``) or a preference value (negative = dislike)."""
@@ -132,6 +136,9 @@ class Recommender:
         same_model = self.artifacts.manifest.stats.get("cf_model") == self.cf_name
         self._cf_index = self.artifacts.cf_index if same_model else None
         self._max_norm = self._default_max_norm()
+        # An item's content neighbours depend only on the artifacts: each is searched once (the
+        # ANN search was a fifth of a request's CPU); the cache goes with this Recommender.
+        self._content_neighbours = functools.lru_cache(maxsize=CONTENT_CACHE_ITEMS)(self._search_content)
 
     @property
     def cf_model(self) -> Model | None:
@@ -533,14 +540,24 @@ class Recommender:
         )
 
     def _content_source(self, seeds: np.ndarray, weights: np.ndarray) -> Source | None:
-        index, embeddings = self.artifacts.ann_index, self.artifacts.embeddings
-        if index is None or embeddings is None or not len(seeds):
+        if self.artifacts.ann_index is None or self.artifacts.embeddings is None or not len(seeds):
             return None
-        labels, similarity = index.search(np.asarray(embeddings[seeds]), self.hybrid.content_neighbours + 1)
-        found = (labels >= 0) & (labels != seeds[:, None])
-        contribution = np.maximum(similarity, 0.0) * weights[:, None]
-        drivers = np.broadcast_to(seeds[:, None], labels.shape)
-        return sparse_source(labels[found].astype(np.int64), contribution[found], drivers[found])
+        found = [self._content_neighbours(int(seed)) for seed in seeds]
+        lengths = np.array([len(labels) for labels, _ in found])
+        return sparse_source(
+            np.concatenate([labels for labels, _ in found]),
+            np.concatenate([similarity for _, similarity in found]) * np.repeat(weights, lengths),
+            np.repeat(seeds, lengths),
+        )
+
+    def _search_content(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """An item's ``content_neighbours`` nearest items by text embedding (itself left out) and
+        their positive similarities; memoised per item in ``_content_neighbours``."""
+        index, embeddings = self.artifacts.ann_index, self.artifacts.embeddings
+        assert index is not None and embeddings is not None
+        labels, similarity = index.search(np.asarray(embeddings[item]), self.hybrid.content_neighbours + 1)
+        keep = (labels[0] >= 0) & (labels[0] != item)
+        return labels[0][keep], np.maximum(similarity[0][keep], 0.0)
 
     def _group_source(self, codes: np.ndarray, order: tuple[np.ndarray, np.ndarray], liked: np.ndarray) -> Source | None:
         """Popular items of the user's favourite groups (categories or brands), scored by
@@ -610,7 +627,7 @@ class Recommender:
     ) -> list[Recommendation]:
         """Blend the sources over the union of their candidates and return the best ``k``."""
         parts_of = [source.items for source in sources.values()] + ([pool] if pool is not None else [])
-        candidates = np.unique(np.concatenate(parts_of)) if parts_of else np.zeros(0, np.int64)
+        candidates = distinct_sorted(np.concatenate(parts_of)) if parts_of else np.zeros(0, np.int64)
         keep = np.ones(len(candidates), dtype=bool)
         if exclude is not None and len(exclude):
             excluded = np.sort(exclude)
@@ -624,22 +641,22 @@ class Recommender:
         if len(chosen) > k:
             chosen = chosen[np.argpartition(-total[chosen], k - 1)[:k]]
         chosen = chosen[np.lexsort((candidates[chosen], -total[chosen]))]
+        items = candidates[chosen]
+        # Each result names its contributing sources, strongest first (ties in source order).
+        source_names = list(parts)
+        shares = np.stack([parts[name][chosen] for name in source_names]) if parts else np.zeros((0, len(chosen)))
+        strongest = np.argsort(-shares, axis=0, kind="stable").T.tolist()
+        positive = (shares > 0).T.tolist()
         results = []
-        for position in chosen:
-            item = int(candidates[position])
-            contributions = sorted(
-                ((name, float(part[position])) for name, part in parts.items() if part[position] > 0),
-                key=lambda pair: -pair[1],
-            )
-            names = tuple(name for name, _ in contributions)
+        for column, (item, item_id, score) in enumerate(
+            zip(items.tolist(), self.artifacts.items.to_ids(items), total[chosen].tolist(), strict=True)
+        ):
+            names = tuple(source_names[j] for j in strongest[column] if positive[column][j])
             because: tuple[ExternalId, ...] = ()
             explanation = ""
             if explain:
                 because, explanation = self._explain(item, names, sources)
-            results.append(Recommendation(
-                self.artifacts.items.to_id(item), float(total[position]), str(self._titles[item]),
-                names, because, explanation,
-            ))
+            results.append(Recommendation(item_id, score, str(self._titles[item]), names, because, explanation))
         return results
 
     def _explain(
