@@ -238,3 +238,23 @@ def test_unknown_event_is_refused(recommender: Recommender) -> None:
         recommender.update("u1", "A", "wishlist")
     with pytest.raises(UnknownIdError):
         recommender.update("u1", "nope", "view")
+
+
+def test_a_recommender_is_freed_by_reference_counting_alone() -> None:
+    # The service freezes long-lived objects out of the cyclic garbage collector and swaps
+    # versions without a full collection: a Recommender in a reference cycle would leak.
+    import gc
+    import weakref
+
+    recommender = Recommender(GOLDEN)
+    recommender.recommend("u1", 3, explain=True)
+    recommender.similar_items("B", 3)
+    recommender.update("u1", "E", "purchase")
+    recommender.recommend("u1", 3)
+    alive, artifacts_alive = weakref.ref(recommender), weakref.ref(recommender.artifacts)
+    gc.disable()
+    try:
+        del recommender
+        assert alive() is None and artifacts_alive() is None
+    finally:
+        gc.enable()

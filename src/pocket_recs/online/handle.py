@@ -37,6 +37,8 @@ class RecommenderHandle:
             nothing changes until ``refresh`` is called.
         user_store_factory: builds the user store of a version (e.g. a ``RedisUserStore`` with the
             version in its prefix); default: each version's states in memory.
+        on_swap: called with the new version's name right after it went live, in the thread
+            that swapped it.
 
     Raises:
         ArtifactError: the store has no current version, or it does not load.
@@ -51,6 +53,7 @@ class RecommenderHandle:
         check_interval_s: float = 1.0,
         watch: bool = False,
         user_store_factory: Callable[[str], UserStore] | None = None,
+        on_swap: Callable[[str], None] | None = None,
     ) -> None:
         if not check_interval_s > 0:
             raise ConfigError(
@@ -60,6 +63,7 @@ class RecommenderHandle:
         self.catalog_path = catalog_path
         # User states hold item indices of one version, so each version gets its own store.
         self.user_store_factory = user_store_factory
+        self.on_swap = on_swap
         self.check_interval_s = check_interval_s
         self.last_error: BaseException | None = None
         """Why the latest attempt to load a new version failed; None after a success."""
@@ -124,6 +128,8 @@ class RecommenderHandle:
             self._failed_version = None
             self.last_error = None
             logger.info("handle: swapped %s -> %s in %s", previous, target, self.store.root)
+            if self.on_swap is not None:
+                self.on_swap(target)
             return True
 
     def close(self) -> None:

@@ -137,8 +137,11 @@ class Recommender:
         self._cf_index = self.artifacts.cf_index if same_model else None
         self._max_norm = self._default_max_norm()
         # An item's content neighbours depend only on the artifacts: each is searched once (the
-        # ANN search was a fifth of a request's CPU); the cache goes with this Recommender.
-        self._content_neighbours = functools.lru_cache(maxsize=CONTENT_CACHE_ITEMS)(self._search_content)
+        # ANN search was a fifth of a request's CPU). Not a bound method, so that no reference
+        # cycle keeps a swapped-out Recommender alive until the cyclic garbage collector runs.
+        self._content_neighbours = functools.lru_cache(maxsize=CONTENT_CACHE_ITEMS)(
+            functools.partial(_search_content, self.artifacts, self.hybrid.content_neighbours)
+        )
 
     @property
     def cf_model(self) -> Model | None:
@@ -550,15 +553,6 @@ class Recommender:
             np.repeat(seeds, lengths),
         )
 
-    def _search_content(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        """An item's ``content_neighbours`` nearest items by text embedding (itself left out) and
-        their positive similarities; memoised per item in ``_content_neighbours``."""
-        index, embeddings = self.artifacts.ann_index, self.artifacts.embeddings
-        assert index is not None and embeddings is not None
-        labels, similarity = index.search(np.asarray(embeddings[item]), self.hybrid.content_neighbours + 1)
-        keep = (labels[0] >= 0) & (labels[0] != item)
-        return labels[0][keep], np.maximum(similarity[0][keep], 0.0)
-
     def _group_source(self, codes: np.ndarray, order: tuple[np.ndarray, np.ndarray], liked: np.ndarray) -> Source | None:
         """Popular items of the user's favourite groups (categories or brands), scored by
         popularity times the share of the user's liked items in the item's group."""
@@ -728,3 +722,13 @@ class Recommender:
             Recommendation(item_id, float(score), str(self._titles[idx]), source)
             for item_id, idx, score, source in zip(ids, item_idx, scores, sources, strict=True)
         ]
+
+
+def _search_content(artifacts: Artifacts, neighbours: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+    """An item's ``neighbours`` nearest items by text embedding (itself left out) and their
+    positive similarities."""
+    index, embeddings = artifacts.ann_index, artifacts.embeddings
+    assert index is not None and embeddings is not None
+    labels, similarity = index.search(np.asarray(embeddings[item]), neighbours + 1)
+    keep = (labels[0] >= 0) & (labels[0] != item)
+    return labels[0][keep], np.maximum(similarity[0][keep], 0.0)
