@@ -9,7 +9,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from pocket_recs.artifacts import manifest as names
 from pocket_recs.artifacts.versions import ArtifactStore
 from pocket_recs.errors import ArtifactError, ConfigError
 from pocket_recs.online.recommender import Recommender
@@ -156,7 +155,7 @@ class RecommenderHandle:
             catalog_path=self.catalog_path,
             store=None if self.user_store_factory is None else self.user_store_factory(version),
         )
-        _warm(recommender)
+        recommender.warm()
         return recommender
 
     def _fail(self, version: str | None, err: BaseException) -> None:
@@ -175,20 +174,3 @@ class RecommenderHandle:
     def _watch(self) -> None:
         while not self._stop.wait(self.check_interval_s):
             self.refresh()
-
-
-def _warm(recommender: Recommender) -> None:
-    """Open every artifact the ``Recommender`` may use, so its first call does no loading."""
-    artifacts = recommender.artifacts
-    _ = artifacts.item_table, artifacts.items, artifacts.popularity, artifacts.covis
-    _ = artifacts.embeddings, artifacts.ann_index
-    for name, attribute in (
-        (names.BRAND_POP, "brand_pop"),
-        (names.CATEGORY_POP, "category_pop"),
-        (names.USERS, "users"),
-        (names.USER_ITEMS, "user_items"),
-    ):
-        if artifacts.has(name):
-            getattr(artifacts, attribute)
-    for model_name in artifacts.model_names:
-        artifacts.model(model_name)

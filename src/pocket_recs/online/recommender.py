@@ -13,6 +13,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from pocket_recs.artifacts import manifest as names
 from pocket_recs.artifacts.loader import Artifacts, load_artifacts
 from pocket_recs.config import HybridConfig, OnlineConfig
 from pocket_recs.data import schema
@@ -44,6 +45,8 @@ CONTENT_SEEDS = 5
 """Most recent items whose content neighbours are looked up."""
 EXPLAINED_SOURCES = 2
 """Strongest sources an explanation names."""
+WARM_ITEMS = 1_000
+"""Most popular items whose content neighbours ``warm`` looks up ahead of traffic."""
 CONTENT_CACHE_ITEMS = 100_000
 """Items whose content neighbours are kept after their first search (about 0.5 KB each)."""
 
@@ -291,6 +294,27 @@ class Recommender:
             "brand_popularity" if category is None else "category_popularity" if brand is None else "popularity"
         )
         return self._ranked(scores, k, source)
+
+    def warm(self, popular_items: int = WARM_ITEMS) -> None:
+        """Open every artifact a call may use and look up the content neighbours of the most
+        popular items, so that early calls do no loading (a served version is warmed before
+        it goes live)."""
+        artifacts = self.artifacts
+        _ = artifacts.item_table, artifacts.items, artifacts.popularity, artifacts.covis
+        _ = artifacts.purchase_covis, artifacts.recent_items, artifacts.embeddings, artifacts.ann_index
+        for name, attribute in (
+            (names.BRAND_POP, "brand_pop"),
+            (names.CATEGORY_POP, "category_pop"),
+            (names.USERS, "users"),
+            (names.USER_ITEMS, "user_items"),
+        ):
+            if artifacts.has(name):
+                getattr(artifacts, attribute)
+        for model_name in artifacts.model_names:
+            artifacts.model(model_name)
+        if artifacts.ann_index is not None:
+            for item in self._popular_order[:popular_items].tolist():
+                self._content_neighbours(item)
 
     # -- online updates --------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ from pocket_recs.service.schedules import create_schedule, remove_schedule
 from pocket_recs.service.security import authenticate, create_token, list_datasets
 
 router = APIRouter()
+recommendations = APIRouter(tags=["recommendations"])
+"""The read endpoints that carry the traffic; included first, so their routes match first."""
 
 K = Annotated[int, Query(ge=1, le=1000, description="How many items.")]
 SEED_FORM_FIELDS = ("model_type", "data_path", "promote", "csrf_token")
@@ -268,7 +270,7 @@ def delete_schedule(
 # --- recommendations --------------------------------------------------------------------------
 
 
-@router.get("/recommend/{user_id}", response_model=ItemList, tags=["recommendations"])
+@recommendations.get("/recommend/{user_id}", response_model=ItemList)
 async def recommend(
     user_id: str, state: State, k: K = 10, explain: bool = False,
     brand: str | None = None, category: str | None = None,
@@ -278,28 +280,28 @@ async def recommend(
     return _items(state, recommender.recommend(user_id, k, explain=explain, brand=brand, category=category))
 
 
-@router.get("/similar/{item_id}", response_model=ItemList, tags=["recommendations"])
+@recommendations.get("/similar/{item_id}", response_model=ItemList)
 async def similar(item_id: str, state: State, k: K = 10) -> Any:
     """Items like ``item_id`` (co-visitation, content and collaborative similarity)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.similar_items(item_id, k))
 
 
-@router.get("/recommendations/customers-also-bought/{user_id}", response_model=ItemList, tags=["recommendations"])
+@recommendations.get("/recommendations/customers-also-bought/{user_id}", response_model=ItemList)
 async def customers_also_bought(user_id: str, state: State, k: K = 10) -> Any:
     """Items of the customers most like ``user_id`` (seed 004)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.customers_also_bought(user_id, k))
 
 
-@router.get("/recommendations/often-bought-together/{article_id}", response_model=ItemList, tags=["recommendations"])
+@recommendations.get("/recommendations/often-bought-together/{article_id}", response_model=ItemList)
 async def often_bought_together(article_id: str, state: State, k: K = 10) -> Any:
     """Items bought in the same baskets as ``article_id`` (seed 004)."""
     recommender = state.serving.recommender()
     return _items(state, recommender.often_bought_together(article_id, k))
 
 
-@router.get("/api/history/{user_id}", response_model=ItemList, tags=["recommendations"])
+@recommendations.get("/api/history/{user_id}", response_model=ItemList)
 async def history(user_id: str, state: State, k: K = 20) -> Any:
     """A user's most recent items, newest first (training data and online events)."""
     recommender = state.serving.recommender()

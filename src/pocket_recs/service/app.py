@@ -54,6 +54,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(SessionMiddleware, secret_key=state.secret, same_site="lax", session_cookie="pocket_recs_session")
     _add_metrics(app, state)
     _add_error_handlers(app)
+    app.include_router(api.recommendations)
     app.include_router(api.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

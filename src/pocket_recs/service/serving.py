@@ -46,23 +46,28 @@ class Serving:
         Raises:
             ArtifactError: no version has been promoted yet (answered with 503).
         """
-        handle = self._handle
+        handle = self._handle or self._open()
         if handle is None:
-            with self._lock:
-                if self._handle is None:
-                    if self.store.current() is None:
-                        raise ArtifactError(
-                            "no model version is being served yet; complete a training job "
-                            "(POST /api/jobs) or promote a version (POST /api/models/{version}/promote)"
-                        )
-                    self._handle = RecommenderHandle(
-                        self.store, watch=True, check_interval_s=self.settings.watch_interval_s,
-                        user_store_factory=self._user_store_factory(),
-                        on_swap=lambda version: freeze_long_lived_objects(collect=False),
-                    )
-                    freeze_long_lived_objects(collect=True)
-                handle = self._handle
+            raise ArtifactError(
+                "no model version is being served yet; complete a training job "
+                "(POST /api/jobs) or promote a version (POST /api/models/{version}/promote)"
+            )
         return handle.recommender
+
+    def open(self) -> None:
+        """Load the current version now, if there is one, so that no request waits for it."""
+        self._open()
+
+    def _open(self) -> RecommenderHandle | None:
+        with self._lock:
+            if self._handle is None and self.store.current() is not None:
+                self._handle = RecommenderHandle(
+                    self.store, watch=True, check_interval_s=self.settings.watch_interval_s,
+                    user_store_factory=self._user_store_factory(),
+                    on_swap=lambda version: freeze_long_lived_objects(collect=False),
+                )
+                freeze_long_lived_objects(collect=True)
+            return self._handle
 
     def version(self) -> str | None:
         """The version being served, or None."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from pocket_recs.errors import ArtifactError
 from pocket_recs.service.db import User, make_engine, make_sessions, migrate
 from pocket_recs.service.jobs import JobRunner, unfinished_jobs
 from pocket_recs.service.queue import JobQueue
@@ -66,6 +67,10 @@ class ServiceState:
         migrate(self.engine)
         if self.settings.demo:
             self._prepare_demo()
+        try:
+            self.serving.open()
+        except ArtifactError as err:  # the current version does not load: requests answer 503
+            logger.error("serving: %s", err)
         if self.settings.embedded_worker:
             self.queue.start_worker()
             if isinstance(self.queue.broker, _stub_broker()):
