@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Self
 
 import psutil
 
@@ -70,7 +71,7 @@ class _PeakRssSampler:
         while not self._stop.wait(self._interval_s):
             self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
 
-    def __enter__(self) -> _PeakRssSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class ArtifactWriter:
         )
         self._committed = False
 
-    def __enter__(self) -> ArtifactWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

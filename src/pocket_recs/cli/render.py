@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console
 from rich.progress import (
@@ -43,7 +43,7 @@ class TerminalProgress(Progress):
         )
         self._task: TaskID | None = None
 
-    def __enter__(self) -> TerminalProgress:
+    def __enter__(self) -> Self:
         self._bar.start()
         return self
 
