@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from pocket_recs._version import __version__
+from pocket_recs.config import RecommenderConfig
+from pocket_recs.progress import StepStats
 
 FORMAT_VERSION = 3
 """Version of the artifact layout this pocket-recs writes; bump when a reader would break."""
@@ -68,6 +74,39 @@ class Manifest(BaseModel):
     inputs: dict[str, str] = Field(default_factory=dict)
     fingerprints: dict[str, str] = Field(default_factory=dict)
     files: dict[str, FileRecord] = Field(default_factory=dict)
+
+
+def new_manifest(
+    config: RecommenderConfig,
+    *,
+    stats: dict[str, Any],
+    steps: dict[str, StepStats],
+    started: float,
+    inputs: dict[str, str],
+    fingerprints: dict[str, str] | None = None,
+) -> Manifest:
+    """The manifest of a folder written now (its ``files`` are added on commit); ``stats`` gain
+    the total ``seconds`` since ``started`` (a ``time.perf_counter()``) and the ``peak_rss_mb``
+    of all steps."""
+    stats = {
+        **stats,
+        "seconds": round(time.perf_counter() - started, 3),
+        "peak_rss_mb": round(max((step.peak_rss_mb for step in steps.values()), default=0.0), 1),
+    }
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        package_version=__version__,
+        created_at=datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        config=config.model_dump(mode="json"),
+        config_hash=config.fingerprint(),
+        stats=stats,
+        steps={
+            name: StepRecord(seconds=round(step.seconds, 3), peak_rss_mb=round(step.peak_rss_mb, 1))
+            for name, step in steps.items()
+        },
+        inputs=inputs,
+        fingerprints=fingerprints or {},
+    )
 
 
 def sha256_of(path: Path, *, block_size: int = 1 << 22) -> str:

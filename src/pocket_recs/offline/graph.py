@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pocket_recs._version import __version__
 from pocket_recs.artifacts import manifest as names
-from pocket_recs.artifacts.manifest import FORMAT_VERSION, Manifest, StepRecord
+from pocket_recs.artifacts.manifest import new_manifest
 from pocket_recs.artifacts.store import ArtifactWriter, check_target
 from pocket_recs.config import RecommenderConfig
 from pocket_recs.data import schema
@@ -106,20 +104,8 @@ def train_graph(
                 writer.save_frame(ITEM_VECTORS, _vectors_frame(item_ids, fitted.item_factors_, active_items, schema.ITEM_ID))
                 writer.save_frame(USER_VECTORS, _vectors_frame(user_ids, fitted.user_factors_, active_users, schema.USER_ID))
                 stats["vector_dim"] = int(fitted.item_factors_.shape[1])
-        stats["seconds"] = round(time.perf_counter() - started, 3)
-        stats["peak_rss_mb"] = round(max(step.peak_rss_mb for step in steps.values()), 1)
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            package_version=__version__,
-            created_at=datetime.now(tz=UTC).isoformat(timespec="seconds"),
-            config=config.model_dump(mode="json"),
-            config_hash=config.fingerprint(),
-            stats=stats,
-            steps={
-                name: StepRecord(seconds=round(step.seconds, 3), peak_rss_mb=round(step.peak_rss_mb, 1))
-                for name, step in steps.items()
-            },
-            inputs={"interactions": str(interactions_path)},
+        manifest = new_manifest(
+            config, stats=stats, steps=steps, started=started, inputs={"interactions": str(interactions_path)}
         )
         result = writer.commit(manifest)
     logger.info(

@@ -15,7 +15,7 @@ import pandas as pd
 from pocket_recs._version import __version__
 from pocket_recs.artifacts import manifest as names
 from pocket_recs.artifacts.loader import Artifacts, load_artifacts, read_manifest
-from pocket_recs.artifacts.manifest import FORMAT_VERSION, Manifest, StepRecord
+from pocket_recs.artifacts.manifest import FORMAT_VERSION, new_manifest
 from pocket_recs.artifacts.store import ArtifactWriter, check_target
 from pocket_recs.config import RecommenderConfig
 from pocket_recs.data import schema
@@ -111,26 +111,15 @@ def fit(
         if config.embedding.enabled:
             stats |= _fit_content_part(catalog, config, writer, earlier=earlier, steps=steps, progress=progress)
 
-        stats["seconds"] = round(time.perf_counter() - started, 3)
-        stats["peak_rss_mb"] = round(max(step.peak_rss_mb for step in steps.values()), 1)
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            package_version=__version__,
-            created_at=datetime.now(tz=UTC).isoformat(timespec="seconds"),
-            config=config.model_dump(mode="json"),
-            config_hash=config.fingerprint(),
-            stats=stats,
-            steps={
-                name: StepRecord(seconds=round(step.seconds, 3), peak_rss_mb=round(step.peak_rss_mb, 1))
-                for name, step in steps.items()
-            },
+        manifest = new_manifest(
+            config, stats=stats, steps=steps, started=started,
             inputs={"interactions": str(interactions_path), "catalog": str(catalog_path)},
             fingerprints={INTERACTION_PART: fingerprint},
         )
         result = writer.commit(manifest)
     logger.info(
         "fit: %d users, %d items, %d interactions in %.1fs (peak %.0f MB) -> %s",
-        n_users, n_items, n_events, time.perf_counter() - started, stats["peak_rss_mb"], result,
+        n_users, n_items, n_events, time.perf_counter() - started, manifest.stats["peak_rss_mb"], result,
     )
     return result
 
