@@ -49,8 +49,8 @@ def run_child(code: str, *args: str, env: dict[str, str] | None = None) -> dict[
         capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False,
     )
     for line in completed.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
+        if "RESULT " in line:  # a progress bar may share the line
+            return json.loads(line[line.index("RESULT ") + 7 :])
     raise RuntimeError(f"child failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
 
 
@@ -126,6 +126,7 @@ def main(folder):
               "w": log.event_weight_array(config.event_weights)}
     con = duckdb.connect()
     con.execute("SET threads TO 2")
+    con.execute("SET enable_progress_bar = false")
     con.register("events", events)
     started = time.perf_counter()
     rows = con.execute('''

@@ -286,8 +286,8 @@ def main() -> None:
         rows,
     ))
     print("targets: >= 1,000 requests/s, p99 <= 25 ms, no errors")
-    print(f"load average (1 min) at start {results['load_average_at_start'][0]:.1f}, at end "
-          f"{results['load_average_at_end'][0]:.1f}: above ~1.2, other work shared the 2 cores")
+    print(f"load average (1 min) before the runs {results['load_average_at_start'][0]:.1f} (above ~0.5, "
+          f"other work shared the 2 cores), after them {results['load_average_at_end'][0]:.1f} (the runs' own)")
     for run in runs:
         run.pop("wrk_output")
     write_results(results, "http_bench")

@@ -63,13 +63,14 @@ def resolve_dtype(config: EmbeddingConfig) -> Literal["float32", "bfloat16"]:
 class TextEncoder:
     """Encodes texts into float32 vectors with the sentence-transformers model.
 
-    On the CPU, texts are sorted by token count and cut into small batches that carry almost
-    no padding, and the batches run on ``workers`` threads with one torch thread each: small
+    On the CPU, texts are tokenized once, sorted by token count and cut into batches of at most
+    ``batch_size`` texts and ``max_batch_tokens`` padded tokens (little padding, bounded
+    memory), and the batches run on ``workers`` threads with one torch thread each: small
     matrix products scale badly over torch's own threads, independent batches scale well.
     With ``dtype`` bfloat16 the matrix products run under torch's autocast (layer norms and
     softmax stay float32): twice the float32 speed where the CPU has native bfloat16, at a
     cosine of 0.9999 to the float32 vectors. (8-bit dynamic quantization moved vectors to a
-    cosine of 0.87 on catalog texts, so it is not offered; see docs/benchmarks.md.)
+    cosine of 0.88 on catalog texts, so it is not offered; see docs/benchmarks.md.)
     """
 
     def __init__(self, config: EmbeddingConfig) -> None:
