@@ -77,10 +77,7 @@ class AnnIndex:
         if needed > native.get_max_elements():  # type: ignore[attr-defined]
             native.resize_index(needed)  # type: ignore[attr-defined]
         with progress_task(progress, "ann index", total=len(labels)) as task:
-            for chunk in np.array_split(np.arange(len(labels)), min(_ADD_CHUNKS, max(len(labels), 1))):
-                if len(chunk):
-                    native.add_items(vectors[chunk], labels[chunk], num_threads=-1)  # type: ignore[attr-defined]
-                    task.advance(len(chunk))
+            _add_hnswlib(native, vectors, labels, task)
 
     def set_ef_search(self, ef_search: int) -> None:
         """Query-time beam width (HNSW) or clusters probed (IVF uses ``config.nprobe``)."""
@@ -152,11 +149,16 @@ def _build_hnswlib(vectors: np.ndarray, config: ANNConfig, task: Progress) -> ob
     index = hnswlib.Index(space=config.metric, dim=dim)
     index.init_index(max_elements=max(n, 1), M=config.M, ef_construction=config.ef_construction,
                      random_seed=100)
-    for chunk in np.array_split(np.arange(n), min(_ADD_CHUNKS, max(n, 1))):
-        if len(chunk):
-            index.add_items(vectors[chunk], chunk, num_threads=-1)
-            task.advance(len(chunk))
+    _add_hnswlib(index, vectors, np.arange(n), task)
     return index
+
+
+def _add_hnswlib(native: object, vectors: np.ndarray, labels: np.ndarray, task: Progress) -> None:
+    """Add (or replace) ``vectors`` under ``labels`` in a few chunks, so progress moves."""
+    for chunk in np.array_split(np.arange(len(labels)), min(_ADD_CHUNKS, max(len(labels), 1))):
+        if len(chunk):
+            native.add_items(vectors[chunk], labels[chunk], num_threads=-1)  # type: ignore[attr-defined]
+            task.advance(len(chunk))
 
 
 def _build_faiss(vectors: np.ndarray, config: ANNConfig, task: Progress) -> object:

@@ -41,8 +41,9 @@ INTERACTION_PART = "interactions"
 """Key of the fingerprint of everything learned from the interaction log (all but the texts)."""
 CONTENT_FILES = frozenset({names.ITEMS, names.EMBEDDINGS, names.ANN_INDEX})
 """Files that depend on the catalog's texts; every other file belongs to the interaction part."""
-CONTENT_STATS = frozenset({"embedding_dim", "ann_recall_at_10", "ann_updated_items", "seconds", "peak_rss_mb"})
-"""Stats of the content part and of the run itself; the others belong to the interaction part."""
+CONTENT_STATS = frozenset({"embedding_dim", "ann_recall_at_10", "ann_updated_items"})
+"""Stats of the content part; the others belong to the interaction part (or, like ``seconds``,
+are set anew for every run by ``new_manifest``)."""
 REBUILD_FRACTION = 0.5
 """An ANN index is rebuilt rather than updated when more than this share of its vectors changed."""
 
@@ -244,10 +245,11 @@ def _fit_content_part(
         writer.save_array(names.EMBEDDINGS, embeddings)
     with measure_step(steps, "ann_index"):
         base = _updatable_index(earlier, catalog, config)
-        if base is not None and (changed := _changed_rows(base[1], embeddings)) is not None:
+        changed = None if base is None else _changed_rows(base[1], embeddings)
+        if base is not None and changed is not None:
             index = update_ann_index(base[0], embeddings, changed, config, progress=progress)
         else:
-            index, changed = build_ann_index(embeddings, config, progress=progress), None
+            index = build_ann_index(embeddings, config, progress=progress)
         writer.save_ann(names.ANN_INDEX, index)
     stats: dict[str, object] = {"embedding_dim": int(embeddings.shape[1]), "ann_recall_at_10": index.recall_at_10}
     if changed is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -45,16 +46,19 @@ def lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray, default: fl
     return np.where(keys[position] == wanted, values[position], default)
 
 
+def run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Positions where a new value begins in the sorted ``ordered`` (0 first, for non-empty)."""
+    first = np.empty(len(ordered), dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return np.flatnonzero(first)
+
+
 def distinct_sorted(values: np.ndarray) -> np.ndarray:
     """The distinct ``values``, sorted: ``np.unique`` without its fixed cost (numpy's hash-based
     unique takes ~25 us for a few hundred values, a sort ~4 us; this runs on every request)."""
     ordered = np.sort(values)
-    if len(ordered) < 2:
-        return ordered
-    keep = np.empty(len(ordered), dtype=bool)
-    keep[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
+    return cast(np.ndarray, ordered[run_starts(ordered)])
 
 
 def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -81,10 +85,7 @@ def sparse_source(items: np.ndarray, amounts: np.ndarray, drivers: np.ndarray) -
         return Source(np.zeros(0, np.int64), np.zeros(0, np.float32))
     order = np.argsort(items, kind="stable")
     ordered = items[order]
-    first = np.empty(len(ordered), dtype=bool)
-    first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
+    starts = run_starts(ordered)
     return Source(
         ordered[starts].astype(np.int64),
         np.add.reduceat(amounts[order], starts).astype(np.float32),

@@ -46,7 +46,7 @@ class Serving:
         Raises:
             ArtifactError: no version has been promoted yet (answered with 503).
         """
-        handle = self._handle or self._open()
+        handle = self._handle or self.open()
         if handle is None:
             raise ArtifactError(
                 "no model version is being served yet; complete a training job "
@@ -54,11 +54,9 @@ class Serving:
             )
         return handle.recommender
 
-    def open(self) -> None:
-        """Load the current version now, if there is one, so that no request waits for it."""
-        self._open()
-
-    def _open(self) -> RecommenderHandle | None:
+    def open(self) -> RecommenderHandle | None:
+        """Load the current version now, if there is one and it is not loaded yet, so that no
+        request waits for it; the handle, or None when nothing is served yet."""
         with self._lock:
             if self._handle is None and self.store.current() is not None:
                 self._handle = RecommenderHandle(
